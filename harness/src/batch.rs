@@ -1,0 +1,153 @@
+//! Runs many cases: builds the plan (which case against which command), runs it with a
+//! bounded number of cases at once (each isolated, so they may overlap), and collects one
+//! result per case in plan order.
+
+use crate::catalog::{Catalog, Suite};
+use crate::engine::{self, Mode, Outcome, Timing, Verdict};
+use crate::iut::IutSpec;
+use crate::manifest::Implementation;
+use crate::script::{Case, Role};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One case to run, and against what.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub suite: Suite,
+    pub case: Case,
+    /// `None`: the implementation does not provide this role (skipped).
+    pub spec: Option<IutSpec>,
+}
+
+/// The result of one case, with everything a report needs.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    pub program: String,
+    pub role: Role,
+    pub case: String,
+    pub about: String,
+    /// The command that played the role (for the "reproduce" line).
+    pub command: Option<String>,
+    pub outcome: Outcome,
+    /// The fixture's lines, where there is one.
+    pub expected: Option<Vec<String>>,
+    pub silence: Duration,
+}
+
+/// The command that runs the bundled reference implementation through `exe`
+/// (`sockcheck reference <id> <role> --addr {addr}`).
+pub fn reference_command(exe: &Path, program: &str, role: Role) -> String {
+    format!(
+        "'{}' reference {program} {role} --addr {{addr}}",
+        exe.display().to_string().replace('\'', r"'\''")
+    )
+}
+
+/// Plans every case of `ids` against the reference implementation run through `exe`.
+pub fn plan_reference(catalog: &Catalog, ids: &[String], exe: &Path) -> Vec<Job> {
+    plan(catalog, ids, |suite, role| {
+        Some(IutSpec {
+            command: reference_command(exe, &suite.info.id, role),
+            workdir: None,
+        })
+    })
+}
+
+/// Plans every case of the programs an implementation set provides; roles it lacks are
+/// skipped. `workdir` is copied for every run.
+pub fn plan_implementations(
+    catalog: &Catalog,
+    impls: &BTreeMap<String, Implementation>,
+    workdir: Option<&Path>,
+) -> Vec<Job> {
+    let ids: Vec<String> = impls.keys().cloned().collect();
+    let mut jobs = plan(catalog, &ids, |suite, role| {
+        let imp = impls.get(&suite.info.id)?;
+        let command = match role {
+            Role::Server => imp.server.clone(),
+            Role::Client => imp.client.clone(),
+        }?;
+        Some(IutSpec {
+            command,
+            workdir: workdir.map(PathBuf::from),
+        })
+    });
+    for job in &mut jobs {
+        if let Some(addr) = impls.get(&job.suite.info.id).and_then(|i| i.addr) {
+            job.suite.info.addr = addr;
+        }
+    }
+    jobs
+}
+
+fn plan(catalog: &Catalog, ids: &[String], spec: impl Fn(&Suite, Role) -> Option<IutSpec>) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for id in ids {
+        let Some(suite) = catalog.suite(id) else { continue };
+        for case in &suite.cases {
+            jobs.push(Job {
+                suite: suite.clone(),
+                case: case.clone(),
+                spec: spec(suite, case.role),
+            });
+        }
+    }
+    jobs
+}
+
+/// Runs the jobs, at most `parallel` at once, checking each against its fixture.
+pub fn run(jobs: &[Job], parallel: usize, timing: &Timing, progress: &(dyn Fn(&CaseResult) + Sync)) -> Vec<CaseResult> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; jobs.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.clamp(1, jobs.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = jobs.get(i) else { break };
+                let result = run_one(job, timing);
+                progress(&result);
+                if let Ok(mut all) = results.lock() {
+                    all[i] = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Runs one job against its fixture.
+pub fn run_one(job: &Job, timing: &Timing) -> CaseResult {
+    let fixture = job.suite.fixtures.get(&job.case.name);
+    let outcome = match (&job.spec, fixture) {
+        (None, _) => Outcome {
+            verdict: Verdict::Skipped,
+            message: Some(format!("no {} command was given", job.case.role)),
+            ..Outcome::error(String::new())
+        },
+        (Some(_), None) => Outcome::error(format!(
+            "no fixture `fixtures/{}/{}.snap`: record it from the reference (cargo insta test, then cargo insta review)",
+            job.suite.info.id, job.case.name
+        )),
+        (Some(spec), Some(fixture)) => {
+            engine::run(&job.case, &job.suite.info, spec, &Mode::Check(fixture.clone()), timing)
+        }
+    };
+    CaseResult {
+        program: job.suite.info.id.clone(),
+        role: job.case.role,
+        case: job.case.name.clone(),
+        about: job.case.about.clone(),
+        command: job.spec.as_ref().map(|s| s.command.clone()),
+        outcome,
+        expected: fixture.map(|f| f.lines.clone()),
+        silence: job.case.silence(),
+    }
+}

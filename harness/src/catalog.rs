@@ -1,0 +1,175 @@
+//! The catalogue of programs: for each, its suite (`suites/<id>/program.toml` and one
+//! `<case>.case` file per case) and its fixtures (`fixtures/<id>/<case>.snap`), either
+//! embedded in the binary at build time or read from a checkout.
+//!
+//! ```text
+//! # suites/echo1/program.toml
+//! title = "echo1: one client, one message (第一版)"
+//! addr = "127.0.0.1:8080"      # the tutorial's address, the default for every role
+//! prompts = []                  # stripped from printed lines wherever they appear
+//! ```
+
+use crate::engine::ProgramInfo;
+use crate::fixture::Fixture;
+use crate::script::{self, Case, Role};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgramToml {
+    title: String,
+    addr: String,
+    #[serde(default)]
+    prompts: Vec<String>,
+}
+
+/// One program's suite.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub info: ProgramInfo,
+    pub title: String,
+    /// The cases, sorted by role then name.
+    pub cases: Vec<Case>,
+    /// Fixtures by case name.
+    pub fixtures: BTreeMap<String, Fixture>,
+}
+
+impl Suite {
+    pub fn roles(&self) -> Vec<Role> {
+        let mut roles: Vec<Role> = self.cases.iter().map(|c| c.role).collect();
+        roles.dedup();
+        roles
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub suites: Vec<Suite>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("`{path}`: {message}")]
+    Bad { path: String, message: String },
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Catalog {
+    /// The suites and fixtures built into this binary.
+    pub fn embedded() -> Result<Catalog, CatalogError> {
+        let owned = |files: &[(&str, &str)]| -> Vec<(String, String)> {
+            files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect()
+        };
+        Catalog::from_files(&owned(embedded::SUITE_FILES), &owned(embedded::FIXTURE_FILES))
+    }
+
+    /// The suites and fixtures of a checkout (`suites/`, `fixtures/`).
+    pub fn from_dirs(suites: &Path, fixtures: &Path) -> Result<Catalog, CatalogError> {
+        Catalog::from_files(&read_two_levels(suites, None)?, &read_two_levels(fixtures, Some("snap"))?)
+    }
+
+    /// Builds the catalogue from `(<program>/<file>, text)` pairs.
+    pub fn from_files(
+        suite_files: &[(String, String)],
+        fixture_files: &[(String, String)],
+    ) -> Result<Catalog, CatalogError> {
+        let mut suites: BTreeMap<String, (Option<ProgramToml>, Vec<Case>)> = BTreeMap::new();
+        for (path, text) in suite_files {
+            let bad = |message: String| CatalogError::Bad {
+                path: format!("suites/{path}"),
+                message,
+            };
+            let Some((program, file)) = path.split_once('/') else { continue };
+            let entry = suites.entry(program.to_string()).or_default();
+            if file == "program.toml" {
+                entry.0 = Some(toml::from_str(text).map_err(|e| bad(e.message().to_string()))?);
+            } else if let Some(name) = file.strip_suffix(".case") {
+                entry.1.push(script::parse(program, name, text).map_err(|e| bad(e.to_string()))?);
+            }
+        }
+        let mut fixtures: BTreeMap<(String, String), Fixture> = BTreeMap::new();
+        for (path, text) in fixture_files {
+            if let Some((program, file)) = path.split_once('/') {
+                if let Some(name) = file.strip_suffix(".snap") {
+                    fixtures.insert((program.to_string(), name.to_string()), Fixture::from_snapshot(text));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (id, (toml, mut cases)) in suites {
+            let toml = toml.ok_or_else(|| CatalogError::Bad {
+                path: format!("suites/{id}/program.toml"),
+                message: "missing: every suite says its title and address there".into(),
+            })?;
+            let addr = toml.addr.parse().map_err(|_| CatalogError::Bad {
+                path: format!("suites/{id}/program.toml"),
+                message: format!("bad address `{}` (HOST:PORT)", toml.addr),
+            })?;
+            cases.sort_by(|a, b| (a.role.to_string(), &a.name).cmp(&(b.role.to_string(), &b.name)));
+            let fixtures = cases
+                .iter()
+                .filter_map(|c| {
+                    fixtures
+                        .get(&(id.clone(), c.name.clone()))
+                        .map(|f| (c.name.clone(), f.clone()))
+                })
+                .collect();
+            out.push(Suite {
+                info: ProgramInfo {
+                    id: id.clone(),
+                    addr,
+                    prompts: toml.prompts,
+                },
+                title: toml.title,
+                cases,
+                fixtures,
+            });
+        }
+        Ok(Catalog { suites: out })
+    }
+
+    pub fn suite(&self, id: &str) -> Option<&Suite> {
+        self.suites.iter().find(|s| s.info.id == id)
+    }
+
+    pub fn ids(&self) -> Vec<&str> {
+        self.suites.iter().map(|s| s.info.id.as_str()).collect()
+    }
+}
+
+fn read_two_levels(base: &Path, ext: Option<&str>) -> Result<Vec<(String, String)>, CatalogError> {
+    let io = |path: &Path, source| CatalogError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(base).map_err(|e| io(base, e))?;
+    for dir in entries.flatten() {
+        let dir_path = dir.path();
+        if !dir_path.is_dir() || dir.file_name() == "students" {
+            continue;
+        }
+        for file in std::fs::read_dir(&dir_path).map_err(|e| io(&dir_path, e))?.flatten() {
+            let path = file.path();
+            if path.is_file() && ext.is_none_or(|e| path.extension().is_some_and(|x| x == e)) {
+                let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+                files.push((
+                    format!("{}/{}", dir.file_name().to_string_lossy(), file.file_name().to_string_lossy()),
+                    text,
+                ));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,22 @@
+//! sockcheck: checks implementations of the classic socket programs (any language) by
+//! playing their peer over real sockets and through their stdin/stdout, against fixtures
+//! recorded from the bundled reference implementation.
+//!
+//! Codemap: `script` (the case language) → `engine` (runs a case: `session` for sockets and
+//! the process, `iut` for spawning and killing, `sandbox` for namespaces) → `fixture`
+//! (expected transcripts) → `batch` (many cases) → `report`. `catalog` finds suites and
+//! fixtures, `manifest` reads a submission's `sockcheck.toml`, `hints` names known mistakes.
+
+pub mod batch;
+pub mod catalog;
+pub mod engine;
+pub mod fixture;
+pub mod hints;
+pub mod iut;
+pub mod manifest;
+pub mod payload;
+pub mod report;
+pub mod sandbox;
+pub mod script;
+pub mod session;
+pub mod stdout;

@@ -1,0 +1,319 @@
+//! Byte payloads as the case language and the transcripts write them.
+//!
+//! ```text
+//! "hello"                  the five bytes of `hello` (escapes: \n \r \t \0 \\ \" \xNN)
+//! "a" * 1024 + "SB"        1026 bytes: a run, then a literal
+//! <3000 bytes sha256:9f86d081884c7d65>   too long and too varied to show: length and digest
+//! ```
+//! Parsing and rendering are pure and inverse of each other, so a fixture line read back
+//! gives exactly the bytes (or the digest) that were recorded.
+
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+
+/// What a transcript says about a run of bytes: all of them, or only their length and digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    Exact(Vec<u8>),
+    Digest { len: usize, sha256_prefix: String },
+}
+
+impl Expected {
+    /// Whether `got` can still grow into the expected bytes (used to fail at the first
+    /// diverging byte instead of waiting for a deadline).
+    pub fn admits_prefix(&self, got: &[u8]) -> bool {
+        match self {
+            Expected::Exact(want) => want.starts_with(got),
+            Expected::Digest { len, .. } => got.len() <= *len,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Expected::Exact(want) => want.len(),
+            Expected::Digest { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn matches(&self, got: &[u8]) -> bool {
+        match self {
+            Expected::Exact(want) => want == got,
+            Expected::Digest { len, sha256_prefix } => {
+                got.len() == *len && sha256_hex(got).starts_with(sha256_prefix.as_str())
+            }
+        }
+    }
+}
+
+/// Longest rendering shown in full; longer payloads are shown by length and digest.
+const MAX_SHOWN: usize = 160;
+/// A run of at least this many equal bytes is written `"x" * n`.
+const MIN_RUN: usize = 12;
+const DIGEST_HEX: usize = 16;
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    let digest = Sha256::digest(data);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Renders bytes for a transcript line: quoted, run-length compressed, or digested.
+pub fn render(data: &[u8]) -> String {
+    let mut parts = Vec::new();
+    let mut literal = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        let run = data[i..].iter().take_while(|&&b| b == data[i]).count();
+        if run >= MIN_RUN {
+            if !literal.is_empty() {
+                parts.push(quote(&literal));
+                literal.clear();
+            }
+            parts.push(format!("{} * {run}", quote(&data[i..i + 1])));
+            i += run;
+        } else {
+            literal.extend_from_slice(&data[i..i + run]);
+            i += run;
+        }
+    }
+    if !literal.is_empty() || parts.is_empty() {
+        parts.push(quote(&literal));
+    }
+    let shown = parts.join(" + ");
+    if shown.len() <= MAX_SHOWN {
+        shown
+    } else {
+        format!(
+            "<{} bytes sha256:{}>",
+            data.len(),
+            &sha256_hex(data)[..DIGEST_HEX]
+        )
+    }
+}
+
+/// Quotes bytes as a string literal: printable ASCII and printable UTF-8 text as is,
+/// everything else escaped.
+pub fn quote(data: &[u8]) -> String {
+    let mut out = String::from("\"");
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, &[][..]),
+            Err(e) => {
+                let (ok, bad) = rest.split_at(e.valid_up_to());
+                (std::str::from_utf8(ok).unwrap_or_default(), bad)
+            }
+        };
+        for c in valid.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\0' => out.push_str("\\0"),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        let _ = write!(out, "\\x{b:02x}");
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        if let Some((&b, tail)) = bad.split_first() {
+            let _ = write!(out, "\\x{b:02x}");
+            rest = tail;
+        } else {
+            rest = &[];
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("unterminated string `{0}`")]
+    Unterminated(String),
+    #[error("bad escape `\\{0}` in a string")]
+    BadEscape(String),
+    #[error("expected a quoted string, found `{0}`")]
+    NotAString(String),
+    #[error("bad repeat count `{0}` (a whole number from 1 to 67108864)")]
+    BadCount(String),
+    #[error("bad digest form `{0}` (expected `<N bytes sha256:HEX>`)")]
+    BadDigest(String),
+    #[error("unexpected `{0}` after a payload")]
+    Trailing(String),
+}
+
+/// Largest payload a case may build (`"x" * n`), so that a typo cannot exhaust memory.
+const MAX_REPEAT: usize = 64 << 20;
+
+/// Parses one quoted string at the start of `s`; returns its bytes and the rest of `s`.
+pub fn parse_quoted(s: &str) -> Result<(Vec<u8>, &str), PayloadError> {
+    let Some(body) = s.strip_prefix('"') else {
+        let word = s.split_whitespace().next().unwrap_or(s);
+        return Err(PayloadError::NotAString(word.to_string()));
+    };
+    let mut out = Vec::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((out, &body[i + 1..])),
+            '\\' => {
+                let Some((_, e)) = chars.next() else { break };
+                match e {
+                    'n' => out.push(b'\n'),
+                    'r' => out.push(b'\r'),
+                    't' => out.push(b'\t'),
+                    '0' => out.push(0),
+                    '\\' => out.push(b'\\'),
+                    '"' => out.push(b'"'),
+                    'x' => {
+                        let hex: String = chars.by_ref().take(2).map(|(_, h)| h).collect();
+                        let b = u8::from_str_radix(&hex, 16)
+                            .map_err(|_| PayloadError::BadEscape(format!("x{hex}")))?;
+                        out.push(b);
+                    }
+                    other => return Err(PayloadError::BadEscape(other.to_string())),
+                }
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    Err(PayloadError::Unterminated(s.to_string()))
+}
+
+/// Parses a payload expression (`"ab" * 3 + "c"`, or a digest form) that fills all of `s`.
+pub fn parse(s: &str) -> Result<Expected, PayloadError> {
+    let s = s.trim();
+    if s.starts_with('<') {
+        return parse_digest(s);
+    }
+    let (bytes, rest) = parse_expression(s)?;
+    match rest.trim() {
+        "" => Ok(Expected::Exact(bytes)),
+        other => Err(PayloadError::Trailing(other.to_string())),
+    }
+}
+
+/// Parses a payload expression at the start of `s` and returns the rest, for the case
+/// parser, where options may follow the payload.
+pub fn parse_expression(s: &str) -> Result<(Vec<u8>, &str), PayloadError> {
+    let mut out = Vec::new();
+    let mut rest = s.trim_start();
+    loop {
+        let (bytes, after) = parse_quoted(rest)?;
+        rest = after.trim_start();
+        let mut count = 1usize;
+        if let Some(after_star) = rest.strip_prefix('*') {
+            let after_star = after_star.trim_start();
+            let digits: String = after_star
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            count = digits
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_REPEAT).contains(n))
+                .ok_or_else(|| {
+                    PayloadError::BadCount(after_star.split_whitespace().next().unwrap_or("").into())
+                })?;
+            rest = after_star[digits.len()..].trim_start();
+        }
+        if out.len() + bytes.len().saturating_mul(count) > MAX_REPEAT {
+            return Err(PayloadError::BadCount(count.to_string()));
+        }
+        for _ in 0..count {
+            out.extend_from_slice(&bytes);
+        }
+        match rest.strip_prefix('+') {
+            Some(after_plus) => rest = after_plus.trim_start(),
+            None => return Ok((out, rest)),
+        }
+    }
+}
+
+fn parse_digest(s: &str) -> Result<Expected, PayloadError> {
+    let bad = || PayloadError::BadDigest(s.to_string());
+    let inner = s
+        .strip_prefix('<')
+        .and_then(|r| r.strip_suffix('>'))
+        .ok_or_else(bad)?;
+    let (len, rest) = inner.split_once(" bytes sha256:").ok_or_else(bad)?;
+    let len = len.parse().map_err(|_| bad())?;
+    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok(Expected::Digest {
+        len,
+        sha256_prefix: rest.to_ascii_lowercase(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_payloads_render_quoted_and_parse_back() {
+        for data in [&b"hello"[..], b"", b"a\"b\\c\n\r\t\0", b"\xff\x01", "来自".as_bytes()] {
+            let shown = render(data);
+            assert_eq!(parse(&shown), Ok(Expected::Exact(data.to_vec())), "{shown}");
+        }
+        assert_eq!(render(b"say \"hi\"\n"), r#""say \"hi\"\n""#);
+        assert_eq!(render(b"\xffA"), r#""\xffA""#);
+    }
+
+    #[test]
+    fn runs_are_compressed() {
+        let mut data = vec![b'a'; 1024];
+        data.extend_from_slice(b"SB");
+        assert_eq!(render(&data), r#""a" * 1024 + "SB""#);
+        assert_eq!(parse(r#""a" * 1024 + "SB""#), Ok(Expected::Exact(data)));
+        assert_eq!(parse(r#""ab"*2+"c""#), Ok(Expected::Exact(b"ababc".to_vec())));
+    }
+
+    #[test]
+    fn varied_long_payloads_are_digested() {
+        let data: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let shown = render(&data);
+        assert!(shown.starts_with("<3000 bytes sha256:"), "{shown}");
+        let expected = parse(&shown).unwrap();
+        assert!(expected.matches(&data));
+        assert!(!expected.matches(&data[1..]));
+        assert!(expected.admits_prefix(&data[..10]));
+    }
+
+    #[test]
+    fn bad_payloads_are_named() {
+        assert!(matches!(parse("\"abc"), Err(PayloadError::Unterminated(_))));
+        assert!(matches!(parse("abc"), Err(PayloadError::NotAString(_))));
+        assert!(matches!(parse("\"a\" * x"), Err(PayloadError::BadCount(_))));
+        assert!(matches!(parse("\"a\" * 0"), Err(PayloadError::BadCount(_))));
+        assert!(matches!(parse("\"a\" * 99999999999"), Err(PayloadError::BadCount(_))));
+        assert!(matches!(parse("\"\\q\""), Err(PayloadError::BadEscape(_))));
+        assert!(matches!(parse("\"a\" b"), Err(PayloadError::Trailing(_))));
+        assert!(matches!(parse("<12 bytes md5:00>"), Err(PayloadError::BadDigest(_))));
+    }
+
+    #[test]
+    fn prefixes_diverge_at_the_first_wrong_byte() {
+        let want = Expected::Exact(b"helloSB".to_vec());
+        assert!(want.admits_prefix(b"hel"));
+        assert!(!want.admits_prefix(b"help"));
+        assert!(!want.admits_prefix(b"helloSBSB"));
+    }
+}

@@ -1,0 +1,143 @@
+//! Reports: the terminal summary (one line per case, then each failure with its transcript
+//! against the fixture as a diff, the stderr tail and the hint) and the JSON file.
+
+use crate::batch::CaseResult;
+use crate::engine::Verdict;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The one line printed for a case as soon as it finishes.
+pub fn case_line(r: &CaseResult) -> String {
+    format!(
+        "{:<10} {:<13} {:<6} {:<28} {:>6.2}s",
+        r.outcome.verdict.word().to_uppercase(),
+        r.program,
+        r.role.to_string(),
+        r.case,
+        r.outcome.duration.as_secs_f64()
+    )
+}
+
+/// Everything a reader needs about a case that did not pass.
+pub fn details(r: &CaseResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "--- {} {} {}: {}{}",
+        r.program,
+        r.role,
+        r.case,
+        r.outcome.verdict.word().to_uppercase(),
+        if r.about.is_empty() { String::new() } else { format!(" ({})", r.about) }
+    );
+    if let Some(m) = &r.outcome.message {
+        let _ = writeln!(out, "{m}");
+    }
+    if let Some(hint) = r.outcome.hint {
+        let _ = writeln!(out, "hint [{}]: {}", hint.id(), hint.text());
+    }
+    if let Some(expected) = &r.expected {
+        if !r.outcome.transcript.is_empty() {
+            let _ = writeln!(out, "transcript (- fixture, + this run):");
+            out.push_str(&diff(expected, &r.outcome.transcript));
+        }
+    }
+    if !r.outcome.stderr_tail.trim().is_empty() {
+        let _ = writeln!(out, "stderr (last lines):");
+        for line in r.outcome.stderr_tail.lines() {
+            let _ = writeln!(out, "  | {line}");
+        }
+    }
+    for note in &r.outcome.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    if let Some(cmd) = &r.command {
+        let _ = writeln!(out, "command: {cmd}");
+    }
+    out
+}
+
+/// The transcript against the fixture, line by line; the fixture's lines after the point
+/// where the run stopped are left out (the run never got there).
+pub fn diff(expected: &[String], actual: &[String]) -> String {
+    let shown = &expected[..actual.len().min(expected.len())];
+    let old = shown.join("\n") + "\n";
+    let new = actual.join("\n") + "\n";
+    let mut out = String::new();
+    for change in similar::TextDiff::from_lines(&old, &new).iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Delete => "-",
+            similar::ChangeTag::Insert => "+",
+            similar::ChangeTag::Equal => " ",
+        };
+        let _ = write!(out, "  {sign} {}", change.value());
+    }
+    if expected.len() > actual.len() {
+        let _ = writeln!(out, "    ({} more steps not run)", expected.len() - actual.len());
+    }
+    out
+}
+
+/// Counts per verdict, the wall time, and the declared silence windows.
+pub fn summary(results: &[CaseResult], wall: Duration) -> String {
+    let count = |v: Verdict| results.iter().filter(|r| r.outcome.verdict == v).count();
+    let silence: Duration = results.iter().map(|r| r.silence).sum();
+    format!(
+        "{} cases: {} passed, {} non-strict, {} failed, {} errors, {} skipped; took {:.2}s (declared silence windows: {:.2}s)",
+        results.len(),
+        count(Verdict::Pass),
+        count(Verdict::NonStrict),
+        count(Verdict::Fail),
+        count(Verdict::Error),
+        count(Verdict::Skipped),
+        wall.as_secs_f64(),
+        silence.as_secs_f64()
+    )
+}
+
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    program: &'a str,
+    role: String,
+    case: &'a str,
+    verdict: Verdict,
+    duration_ms: u64,
+    hint: Option<&'static str>,
+    message: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    results: Vec<JsonResult<'a>>,
+}
+
+pub fn json(results: &[CaseResult]) -> String {
+    let report = JsonReport {
+        results: results
+            .iter()
+            .map(|r| JsonResult {
+                program: &r.program,
+                role: r.role.to_string(),
+                case: &r.case,
+                verdict: r.outcome.verdict,
+                duration_ms: r.outcome.duration.as_millis() as u64,
+                hint: r.outcome.hint.map(|h| h.id()),
+                message: r.outcome.message.as_deref(),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&report).unwrap_or_else(|_| "{\"results\": []}".into())
+}
+
+/// Exit status: 0 when nothing failed (non-strict and skipped allowed), 1 otherwise.
+pub fn exit_code(results: &[CaseResult]) -> i32 {
+    if results
+        .iter()
+        .any(|r| matches!(r.outcome.verdict, Verdict::Fail | Verdict::Error))
+    {
+        1
+    } else {
+        0
+    }
+}

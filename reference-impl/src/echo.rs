@@ -1,0 +1,238 @@
+//! The echo programs, the tutorial's three rounds (第一版, 第二版, 第三版): one message
+//! upper-cased; a conversation of messages answered with `SB` appended; and the same
+//! conversation served to one client after another.
+
+use std::io::{self, BufRead, Write};
+use std::net::SocketAddr;
+
+use crate::console::{print_line, prompt, read_line};
+use crate::net::{Conn, Listener};
+use crate::pyrepr::bytes_repr;
+use crate::Error;
+
+/// The tutorial's `recv(1024)`.
+const RECV_SIZE: usize = 1024;
+/// What the echo2 and echo3 servers append to every message.
+const REPLY_SUFFIX: &[u8] = b"SB";
+/// The echo2 and echo3 clients' `input('>>>')`.
+const PROMPT: &str = ">>>";
+
+/// echo1 server: one client, one message, printed and sent back upper-cased.
+pub fn echo1_server(listener: Listener, out: &mut impl Write) -> Result<(), Error> {
+    let mut conn = listener.accept()?;
+    let message = conn.recv(RECV_SIZE)?;
+    print_line(out, &String::from_utf8_lossy(&message))?;
+    // `bytes.upper()` changes ASCII letters only, as `to_ascii_uppercase` does.
+    conn.send(&message.to_ascii_uppercase())?;
+    // The tutorial hangs up (`conn.close()`) before it switches off (`phone.close()`).
+    drop(conn);
+    drop(listener);
+    Ok(())
+}
+
+/// echo1 client: sends `hello`, prints the reply as the tutorial does, as bytes (`b'HELLO'`).
+pub fn echo1_client(addr: SocketAddr, out: &mut impl Write) -> Result<(), Error> {
+    let mut conn = Conn::connect(addr)?;
+    conn.send(b"hello")?;
+    let reply = conn.recv(RECV_SIZE)?;
+    print_line(out, &bytes_repr(&reply))
+}
+
+/// echo2 server: one client, one conversation, then exit.
+pub fn echo2_server(listener: Listener, out: &mut impl Write) -> Result<(), Error> {
+    let mut conn = listener.accept()?;
+    converse(&mut conn, out)?;
+    drop(conn);
+    drop(listener);
+    Ok(())
+}
+
+/// echo2 client: a line of stdin out, one `recv(1024)` of reply in, until stdin ends.
+pub fn echo2_client(
+    addr: SocketAddr,
+    input: &mut impl BufRead,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    let mut conn = Conn::connect(addr)?;
+    loop {
+        prompt(out, PROMPT)?;
+        // The tutorial's client dies here with `EOFError`; closing and exiting 0 is what
+        // it meant to do once there is nothing more to say.
+        let Some(line) = read_line(input)? else {
+            return Ok(());
+        };
+        conn.send(&line)?;
+        let reply = conn.recv(RECV_SIZE)?;
+        if reply.is_empty() {
+            // The server closed between exchanges: stop instead of spinning on `b''`.
+            return Ok(());
+        }
+        print_line(out, &String::from_utf8_lossy(&reply))?;
+    }
+}
+
+/// echo3 server: echo2's conversation for one client after another, forever. Clients
+/// that connect meanwhile wait in the `listen(5)` backlog and are served in turn.
+pub fn echo3_server(listener: Listener, out: &mut impl Write) -> Result<(), Error> {
+    loop {
+        let mut conn = listener.accept()?;
+        match converse(&mut conn, out) {
+            Ok(()) => {}
+            // Nowhere to print to any more: every later conversation would fail the same way.
+            Err(err @ Error::Stdout(_)) => return Err(err),
+            // Whatever one client did to its connection, the next one is still served.
+            Err(err) => {
+                let _ = writeln!(io::stderr(), "sockref: {err}; serving the next client");
+            }
+        }
+    }
+}
+
+/// echo3 client: the echo2 client; only the server changed between the two rounds.
+pub fn echo3_client(
+    addr: SocketAddr,
+    input: &mut impl BufRead,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    echo2_client(addr, input, out)
+}
+
+/// The conversation loop of the echo2 and echo3 servers: print each message, send it back
+/// with `SB`. It ends, without error, when the client closes (`recv` gives `b''`) or
+/// resets; the tutorial catches only the reset, and on Linux answers every `b''` with
+/// `SB` until a broken pipe kills it (SPEC.md's seed bug).
+fn converse(conn: &mut Conn, out: &mut impl Write) -> Result<(), Error> {
+    loop {
+        let mut message = match conn.recv(RECV_SIZE) {
+            Ok(message) if message.is_empty() => return Ok(()),
+            Ok(message) => message,
+            Err(err) if err.is_peer_gone() => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        print_line(out, &String::from_utf8_lossy(&message))?;
+        message.extend_from_slice(REPLY_SUFFIX);
+        match conn.send(&message) {
+            Ok(()) => {}
+            // The tutorial's `try` covers the send too: a reset there ends the conversation.
+            Err(err) if err.is_peer_gone() => return Ok(()),
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::thread;
+    use std::time::Duration;
+
+    use socket2::SockRef;
+
+    use super::*;
+
+    fn ephemeral() -> Listener {
+        Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn echo1_server_and_client() {
+        let listener = ephemeral();
+        let addr = listener.local_addr();
+        let server = thread::spawn(move || {
+            let mut out = Vec::new();
+            echo1_server(listener, &mut out).map(|()| out)
+        });
+        let mut client_out = Vec::new();
+        echo1_client(addr, &mut client_out).unwrap();
+        assert_eq!(server.join().unwrap().unwrap(), b"hello\n");
+        assert_eq!(client_out, b"b'HELLO'\n");
+    }
+
+    #[test]
+    fn echo2_server_and_client() {
+        let listener = ephemeral();
+        let addr = listener.local_addr();
+        let server = thread::spawn(move || {
+            let mut out = Vec::new();
+            echo2_server(listener, &mut out).map(|()| out)
+        });
+        let mut input: &[u8] = b"hello\nworld\r\n";
+        let mut client_out = Vec::new();
+        echo2_client(addr, &mut input, &mut client_out).unwrap();
+        // The client's close at the end of stdin ends the server's conversation.
+        assert_eq!(server.join().unwrap().unwrap(), b"hello\nworld\n");
+        assert_eq!(client_out, b">>>helloSB\n>>>worldSB\n>>>");
+    }
+
+    #[test]
+    fn echo2_server_ends_on_reset() {
+        let listener = ephemeral();
+        let addr = listener.local_addr();
+        let server = thread::spawn(move || {
+            let mut out = Vec::new();
+            echo2_server(listener, &mut out).map(|()| out)
+        });
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.write_all(b"hi").unwrap();
+        let mut reply = [0; 4];
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"hiSB");
+        // SO_LINGER 0: the close sends RST, the server's recv fails with a reset.
+        SockRef::from(&client)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(client);
+        assert_eq!(server.join().unwrap().unwrap(), b"hi\n");
+    }
+
+    #[test]
+    fn echo2_client_stops_when_the_server_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut message = [0; 3];
+            conn.read_exact(&mut message).unwrap();
+            conn.write_all(&message).unwrap();
+            // FIN only, then drain: a close with the client's next line still unread would
+            // be an abortive close (RST), which the client rightly reports as an error.
+            conn.shutdown(Shutdown::Write).unwrap();
+            let mut rest = Vec::new();
+            conn.read_to_end(&mut rest).unwrap();
+            rest
+        });
+        let mut input: &[u8] = b"one\ntwo\nthree\n";
+        let mut client_out = Vec::new();
+        echo2_client(addr, &mut input, &mut client_out).unwrap();
+        // The client sent `two`, saw the end of stream instead of a reply, and stopped.
+        assert_eq!(server.join().unwrap(), b"two");
+        assert_eq!(client_out, b">>>one\n>>>");
+    }
+
+    #[test]
+    fn echo3_serves_waiting_clients_in_turn() {
+        let listener = ephemeral();
+        let addr = listener.local_addr();
+        // The server runs forever; the thread ends with the test process.
+        thread::spawn(move || echo3_server(listener, &mut io::sink()));
+        let mut first = TcpStream::connect(addr).unwrap();
+        // The second client connects while the first is served: it waits in the backlog.
+        let mut second = TcpStream::connect(addr).unwrap();
+        second.write_all(b"two").unwrap();
+        first.write_all(b"one").unwrap();
+        let mut reply = [0; 5];
+        first.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"oneSB");
+        // A half-close: the server sees `b''`, ends the conversation and takes the next.
+        first.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(first.read(&mut reply).unwrap(), 0);
+        second.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"twoSB");
+        drop(second);
+        let mut input: &[u8] = b"three\n";
+        let mut client_out = Vec::new();
+        echo3_client(addr, &mut input, &mut client_out).unwrap();
+        assert_eq!(client_out, b">>>threeSB\n>>>");
+    }
+}

@@ -1,0 +1,290 @@
+//! The reference implementation of the tutorial's socket programs: the program table, the
+//! error type, and [`run`], which the `sockref` binary calls.
+//!
+//! Every program uses blocking std sockets, the tutorial's buffer sizes (`recv(1024)`,
+//! `recv(2)`, ...) and the tutorial's prints, because the fixtures the suites check
+//! against are recorded from it: whatever it does on the wire and on stdout *is* the
+//! expected behaviour, so it must be exactly what `SPEC.md` says and nothing more.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+mod console;
+mod echo;
+mod net;
+pub mod pyrepr;
+mod recv;
+
+use net::Listener;
+
+/// The side of the connection a program plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Binds, listens and accepts.
+    Server,
+    /// Connects.
+    Client,
+}
+
+impl FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "server" => Ok(Role::Server),
+            "client" => Ok(Role::Client),
+            _ => Err(Error::UnknownRole(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        })
+    }
+}
+
+/// One program of `SPEC.md`: its id (the subcommand, the suite and fixture name), the
+/// tutorial's hard-coded address, and the roles the reference implements.
+#[derive(Debug)]
+pub struct Program {
+    pub id: &'static str,
+    pub default_addr: &'static str,
+    pub roles: &'static [Role],
+}
+
+const BOTH: &[Role] = &[Role::Server, Role::Client];
+// In the recv demonstrations the interesting side is the server; the peer plays the client.
+const SERVER_ONLY: &[Role] = &[Role::Server];
+
+/// Every program the reference implements, in the tutorial's order.
+pub const PROGRAMS: &[Program] = &[
+    Program {
+        id: "echo1",
+        default_addr: "127.0.0.1:8080",
+        roles: BOTH,
+    },
+    Program {
+        id: "echo2",
+        default_addr: "127.0.0.1:8080",
+        roles: BOTH,
+    },
+    Program {
+        id: "echo3",
+        default_addr: "127.0.0.1:8080",
+        roles: BOTH,
+    },
+    Program {
+        id: "recv-partial",
+        default_addr: "127.0.0.1:8080",
+        roles: SERVER_ONLY,
+    },
+    Program {
+        id: "recv-block",
+        default_addr: "127.0.0.1:8080",
+        roles: SERVER_ONLY,
+    },
+    Program {
+        id: "recv-eof",
+        default_addr: "127.0.0.1:8080",
+        roles: SERVER_ONLY,
+    },
+];
+
+/// The program with this id, if the reference implements it.
+pub fn find(id: &str) -> Option<&'static Program> {
+    PROGRAMS.iter().find(|program| program.id == id)
+}
+
+/// Runs one role of one program on `addr` (the program's `default_addr` when `None`):
+/// servers bind it, clients connect to it. Prints go to stdout, prompts read stdin.
+///
+/// Returns when the program would exit 0; echo3's server never returns `Ok`.
+pub fn run(id: &str, role: Role, addr: Option<SocketAddr>) -> Result<(), Error> {
+    let program = find(id).ok_or_else(|| Error::UnknownProgram(id.to_owned()))?;
+    if !program.roles.contains(&role) {
+        return Err(Error::NoRole {
+            program: program.id,
+            role,
+        });
+    }
+    let addr = match addr {
+        Some(addr) => addr,
+        None => program
+            .default_addr
+            .parse()
+            .expect("every default address in PROGRAMS is a valid socket address"),
+    };
+    // Locked once for the whole run: the programs are single-threaded, and every print
+    // flushes, so nothing waits in the buffer when the harness reads a line.
+    let mut out = io::stdout().lock();
+    match role {
+        Role::Server => {
+            let listener = Listener::bind(addr)?;
+            match program.id {
+                "echo1" => echo::echo1_server(listener, &mut out),
+                "echo2" => echo::echo2_server(listener, &mut out),
+                "echo3" => echo::echo3_server(listener, &mut out),
+                "recv-partial" => recv::recv_partial_server(listener, &mut out),
+                "recv-block" => recv::recv_block_server(listener, &mut out),
+                "recv-eof" => recv::recv_eof_server(listener, &mut out),
+                _ => unreachable!("PROGRAMS lists a server with no implementation"),
+            }
+        }
+        Role::Client => {
+            let mut input = io::stdin().lock();
+            match program.id {
+                "echo1" => echo::echo1_client(addr, &mut out),
+                "echo2" => echo::echo2_client(addr, &mut input, &mut out),
+                "echo3" => echo::echo3_client(addr, &mut input, &mut out),
+                _ => unreachable!("PROGRAMS lists a client with no implementation"),
+            }
+        }
+    }
+}
+
+/// Everything that stops a program, each message naming what it was about.
+#[derive(Debug)]
+pub enum Error {
+    /// No program has this id.
+    UnknownProgram(String),
+    /// Neither `server` nor `client`.
+    UnknownRole(String),
+    /// The program exists but the reference does not implement this role of it.
+    NoRole { program: &'static str, role: Role },
+    /// Creating the listening socket or binding it failed.
+    Bind { addr: SocketAddr, source: io::Error },
+    /// `listen` on the bound socket failed.
+    Listen { addr: SocketAddr, source: io::Error },
+    /// `accept` on the listener failed.
+    Accept { addr: SocketAddr, source: io::Error },
+    /// The client could not connect.
+    Connect { addr: SocketAddr, source: io::Error },
+    /// A `recv` on a connection failed (a reset, typically).
+    Recv { peer: SocketAddr, source: io::Error },
+    /// A send on a connection failed (a reset or a broken pipe, typically).
+    Send { peer: SocketAddr, source: io::Error },
+    /// Reading a line of standard input failed (not its end: that is no error).
+    Stdin(io::Error),
+    /// Printing failed, e.g. the reader of stdout went away.
+    Stdout(io::Error),
+}
+
+impl Error {
+    /// Whether this is a receive or send that failed because the peer is gone: a reset,
+    /// or a broken pipe, which is what sending after a reset gives. The tutorial's
+    /// servers catch `ConnectionResetError` to end a conversation; this is that test.
+    pub(crate) fn is_peer_gone(&self) -> bool {
+        match self {
+            Error::Recv { source, .. } | Error::Send { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnknownProgram(id) => write!(f, "unknown program `{id}`"),
+            Error::UnknownRole(role) => {
+                write!(f, "unknown role `{role}` (expected `server` or `client`)")
+            }
+            Error::NoRole { program, role } => {
+                write!(f, "program `{program}` has no {role} role")
+            }
+            Error::Bind { addr, source } => write!(f, "cannot bind `{addr}`: {source}"),
+            Error::Listen { addr, source } => write!(f, "cannot listen on `{addr}`: {source}"),
+            Error::Accept { addr, source } => {
+                write!(f, "cannot accept a connection on `{addr}`: {source}")
+            }
+            Error::Connect { addr, source } => write!(f, "cannot connect to `{addr}`: {source}"),
+            Error::Recv { peer, source } => write!(f, "cannot receive from `{peer}`: {source}"),
+            Error::Send { peer, source } => write!(f, "cannot send to `{peer}`: {source}"),
+            Error::Stdin(source) => write!(f, "cannot read standard input: {source}"),
+            Error::Stdout(source) => write!(f, "cannot write to standard output: {source}"),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Error::UnknownProgram(_) | Error::UnknownRole(_) | Error::NoRole { .. } => None,
+            Error::Bind { source, .. }
+            | Error::Listen { source, .. }
+            | Error::Accept { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Recv { source, .. }
+            | Error::Send { source, .. }
+            | Error::Stdin(source)
+            | Error::Stdout(source) => Some(source),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_ids_are_unique_and_found() {
+        for (i, program) in PROGRAMS.iter().enumerate() {
+            assert!(PROGRAMS[..i].iter().all(|other| other.id != program.id));
+            assert_eq!(find(program.id).map(|p| p.id), Some(program.id));
+        }
+        assert!(find("echo4").is_none());
+    }
+
+    #[test]
+    fn default_addresses_parse() {
+        for program in PROGRAMS {
+            let parsed: Result<SocketAddr, _> = program.default_addr.parse();
+            assert!(parsed.is_ok(), "{}: {}", program.id, program.default_addr);
+        }
+    }
+
+    #[test]
+    fn role_round_trips_through_its_name() {
+        for role in [Role::Server, Role::Client] {
+            assert_eq!(role.to_string().parse::<Role>().ok(), Some(role));
+        }
+        let err = "Server".parse::<Role>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown role `Server` (expected `server` or `client`)"
+        );
+    }
+
+    #[test]
+    fn run_refuses_unknown_programs_and_roles() {
+        let err = run("foo", Role::Server, None).unwrap_err();
+        assert_eq!(err.to_string(), "unknown program `foo`");
+        let err = run("recv-eof", Role::Client, None).unwrap_err();
+        assert_eq!(err.to_string(), "program `recv-eof` has no client role");
+    }
+
+    #[test]
+    fn bind_error_names_the_address() {
+        let first = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr();
+        // SO_REUSEADDR does not let a second socket listen where one already listens.
+        let err = Listener::bind(addr).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("cannot bind `{addr}`: ")),
+            "{message}"
+        );
+        assert!(err.source().is_some());
+    }
+}

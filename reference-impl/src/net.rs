@@ -1,0 +1,120 @@
+//! The socket steps every program shares (listen, accept, connect, `recv`, `sendall`),
+//! each one call to the OS as in the tutorial, and each turning an `io::Error` into an
+//! [`Error`] that names the address it was about.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::Error;
+
+/// The tutorial's `listen(5)`: enough for echo3's clients to wait in turn.
+const BACKLOG: i32 = 5;
+
+/// A listening socket and the address it is bound to.
+#[derive(Debug)]
+pub struct Listener {
+    socket: TcpListener,
+    addr: SocketAddr,
+}
+
+impl Listener {
+    /// `socket()`, `SO_REUSEADDR`, `bind(addr)`, `listen(5)`.
+    pub fn bind(addr: SocketAddr) -> Result<Listener, Error> {
+        let bind_error = |source| Error::Bind { addr, source };
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .map_err(bind_error)?;
+        // The tutorial does not set it; the reference does, because it is started on the
+        // same address case after case, and a TIME_WAIT left by the previous case would
+        // otherwise make this bind fail for a minute.
+        socket.set_reuse_address(true).map_err(bind_error)?;
+        socket.bind(&addr.into()).map_err(bind_error)?;
+        socket
+            .listen(BACKLOG)
+            .map_err(|source| Error::Listen { addr, source })?;
+        // Port 0 asks the OS to choose: remember the port it chose, for messages and tests.
+        let addr = socket
+            .local_addr()
+            .ok()
+            .and_then(|local| local.as_socket())
+            .unwrap_or(addr);
+        Ok(Listener {
+            socket: socket.into(),
+            addr,
+        })
+    }
+
+    /// The address the listener is bound to: the tests bind port 0 and connect here.
+    #[cfg(test)]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits for the next client, as `phone.accept()`.
+    pub fn accept(&self) -> Result<Conn, Error> {
+        loop {
+            match self.socket.accept() {
+                Ok((stream, peer)) => return Ok(Conn { stream, peer }),
+                // A client that gave up while it waited in the backlog is no reason to
+                // stop: the next one is served as if it had never come.
+                Err(source) if source.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(source) => {
+                    return Err(Error::Accept {
+                        addr: self.addr,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// One TCP connection and the address of the other end.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+}
+
+impl Conn {
+    /// Connects to a server, as `phone.connect(addr)`.
+    pub fn connect(addr: SocketAddr) -> Result<Conn, Error> {
+        let stream = TcpStream::connect(addr).map_err(|source| Error::Connect { addr, source })?;
+        Ok(Conn { stream, peer: addr })
+    }
+
+    /// `recv(max)`: one read of at most `max` bytes, whatever is buffered, blocking only
+    /// while nothing is. Empty means the peer closed its side (end of stream).
+    ///
+    /// Never a loop to fill the buffer: how many bytes one `recv` returns is exactly what
+    /// the recv and sticky-packet programs demonstrate.
+    pub fn recv(&mut self, max: usize) -> Result<Vec<u8>, Error> {
+        let mut buf = vec![0; max];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(buf);
+                }
+                // Python retries a recv that a signal interrupted (PEP 475); so do we.
+                Err(source) if source.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(Error::Recv {
+                        peer: self.peer,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Sends all of `data`, as `sendall` (and as `send`, for the short messages here).
+    /// Empty data sends nothing, as `send(b'')`.
+    pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.stream.write_all(data).map_err(|source| Error::Send {
+            peer: self.peer,
+            source,
+        })
+    }
+}
