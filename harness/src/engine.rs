@@ -772,7 +772,7 @@ impl<'a> Runner<'a> {
                     Some(w) => w.clone(),
                     None => line.clone(),
                 };
-                return StepEnd::Ok(Some(payload::quote(shown.as_bytes())));
+                return StepEnd::Ok(Some(payload::render_line(&shown)));
             }
             let now = Instant::now();
             if self.stdout_closed() || now >= deadline {

@@ -53,7 +53,7 @@ pub fn load(path: &Path, known: &[&str]) -> Result<BTreeMap<String, Implementati
 }
 
 pub fn parse(text: &str, known: &[&str]) -> Result<BTreeMap<String, Implementation>, String> {
-    let raw: BTreeMap<String, Entry> = toml::from_str(text).map_err(|e| e.message().to_string())?;
+    let raw: BTreeMap<String, Entry> = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
     if raw.is_empty() {
         return Err("no program listed (add a table such as `[echo1]` with `server = \"...\"`)".into());
     }
@@ -112,7 +112,7 @@ mod tests {
             ("[echo1]\nserver = \"\"\n", "empty command"),
             ("[echo1]\nserver = \"x\"\naddr = \"localhost\"\n", "bad address `localhost`"),
             ("", "no program listed"),
-            ("[echo1\n", "invalid"),
+            ("[echo1\n", "unclosed table"),
         ] {
             let e = parse(text, KNOWN).unwrap_err();
             assert!(e.contains(needle), "{text:?}: {e}");

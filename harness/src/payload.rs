@@ -98,6 +98,16 @@ pub fn render(data: &[u8]) -> String {
     }
 }
 
+/// Renders a printed line: like [`render`], but always in full (a line is matched as text).
+pub fn render_line(text: &str) -> String {
+    let shown = render(text.as_bytes());
+    if shown.starts_with('<') {
+        quote(text.as_bytes())
+    } else {
+        shown
+    }
+}
+
 /// Quotes bytes as a string literal: printable ASCII and printable UTF-8 text as is,
 /// everything else escaped.
 pub fn quote(data: &[u8]) -> String {

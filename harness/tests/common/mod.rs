@@ -1,0 +1,19 @@
+//! Shared by the integration tests: the checkout's catalogue and the reference command.
+
+use sockcheck::catalog::Catalog;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The suites and fixtures as they are in the checkout (not as embedded at build time).
+pub fn catalog() -> Catalog {
+    let root = root();
+    Catalog::from_dirs(&root.join("suites"), &root.join("fixtures")).expect("the suites parse")
+}
+
+/// The sockcheck binary built for these tests, which carries the reference implementation.
+pub fn sockcheck_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sockcheck"))
+}

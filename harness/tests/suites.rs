@@ -1,0 +1,57 @@
+//! One test per case file: the reference implementation, run as a separate process exactly
+//! as a student's program is, must pass the case against its fixture. Where a case has no
+//! fixture yet (or with `SOCKCHECK_RECORD=1`), the run records one and insta stores it as
+//! `fixtures/<program>/<case>.snap.new` for `cargo insta review`.
+
+mod common;
+
+use rstest::rstest;
+use sockcheck::batch::reference_command;
+use sockcheck::engine::{self, Mode, Timing, Verdict};
+use sockcheck::iut::IutSpec;
+use std::path::PathBuf;
+
+#[rstest]
+fn reference_passes(#[files("../suites/*/*.case")] path: PathBuf) {
+    let program = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+        .expect("suites/<program>/<case>.case");
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .expect("a case file name");
+    let catalog = common::catalog();
+    let suite = catalog.suite(&program).expect("the case's suite");
+    let case = suite
+        .cases
+        .iter()
+        .find(|c| c.name == name)
+        .expect("the case is in its suite");
+    let spec = IutSpec {
+        command: reference_command(&common::sockcheck_exe(), &program, case.role),
+        workdir: None,
+    };
+    let record = std::env::var_os("SOCKCHECK_RECORD").is_some_and(|v| v == "1");
+    let mode = match suite.fixtures.get(&name) {
+        Some(fixture) if !record => Mode::Check(fixture.clone()),
+        _ => Mode::Record,
+    };
+    let outcome = engine::run(case, &suite.info, &spec, &mode, &Timing::default());
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Pass,
+        "{program}/{name}: {:?}\ntranscript:\n{}\nstderr:\n{}",
+        outcome.message,
+        outcome.transcript.join("\n"),
+        outcome.stderr_tail
+    );
+    insta::with_settings!({
+        snapshot_path => common::root().join("fixtures").join(&program),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, outcome.transcript.join("\n"));
+    });
+}
