@@ -6,10 +6,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"))
-        .join("..");
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("..");
     let mut out = String::new();
-    for (name, dir, ext) in [("SUITE_FILES", "suites", None), ("FIXTURE_FILES", "fixtures", Some("snap"))] {
+    for (name, dir, ext) in [
+        ("SUITE_FILES", "suites", None),
+        ("FIXTURE_FILES", "fixtures", Some("snap")),
+    ] {
         let base = root.join(dir);
         println!("cargo:rerun-if-changed={}", base.display());
         let mut files = Vec::new();
@@ -17,7 +20,12 @@ fn main() {
         files.sort();
         writeln!(out, "pub static {name}: &[(&str, &str)] = &[").unwrap();
         for (rel, abs) in files {
-            writeln!(out, "    ({rel:?}, include_str!({:?})),", abs.display().to_string()).unwrap();
+            writeln!(
+                out,
+                "    ({rel:?}, include_str!({:?})),",
+                abs.display().to_string()
+            )
+            .unwrap();
         }
         writeln!(out, "];").unwrap();
     }
@@ -27,10 +35,16 @@ fn main() {
 
 /// Files two levels down (`<program>/<file>`), skipping the student corpus.
 fn collect(base: &Path, dir: &Path, ext: Option<&str>, files: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
-        let rel = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(base)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
         if path.is_dir() {
             if dir == base && rel != "students" {
                 collect(base, &path, ext, files);

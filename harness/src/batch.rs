@@ -83,10 +83,16 @@ pub fn plan_implementations(
     jobs
 }
 
-fn plan(catalog: &Catalog, ids: &[String], spec: impl Fn(&Suite, Role) -> Option<IutSpec>) -> Vec<Job> {
+fn plan(
+    catalog: &Catalog,
+    ids: &[String],
+    spec: impl Fn(&Suite, Role) -> Option<IutSpec>,
+) -> Vec<Job> {
     let mut jobs = Vec::new();
     for id in ids {
-        let Some(suite) = catalog.suite(id) else { continue };
+        let Some(suite) = catalog.suite(id) else {
+            continue;
+        };
         for case in &suite.cases {
             jobs.push(Job {
                 suite: suite.clone(),
@@ -99,7 +105,12 @@ fn plan(catalog: &Catalog, ids: &[String], spec: impl Fn(&Suite, Role) -> Option
 }
 
 /// Runs the jobs, at most `parallel` at once, checking each against its fixture.
-pub fn run(jobs: &[Job], parallel: usize, timing: &Timing, progress: &(dyn Fn(&CaseResult) + Sync)) -> Vec<CaseResult> {
+pub fn run(
+    jobs: &[Job],
+    parallel: usize,
+    timing: &Timing,
+    progress: &(dyn Fn(&CaseResult) + Sync),
+) -> Vec<CaseResult> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; jobs.len()]);
     std::thread::scope(|scope| {

@@ -68,14 +68,23 @@ impl Catalog {
     /// The suites and fixtures built into this binary.
     pub fn embedded() -> Result<Catalog, CatalogError> {
         let owned = |files: &[(&str, &str)]| -> Vec<(String, String)> {
-            files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect()
+            files
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.to_string()))
+                .collect()
         };
-        Catalog::from_files(&owned(embedded::SUITE_FILES), &owned(embedded::FIXTURE_FILES))
+        Catalog::from_files(
+            &owned(embedded::SUITE_FILES),
+            &owned(embedded::FIXTURE_FILES),
+        )
     }
 
     /// The suites and fixtures of a checkout (`suites/`, `fixtures/`).
     pub fn from_dirs(suites: &Path, fixtures: &Path) -> Result<Catalog, CatalogError> {
-        Catalog::from_files(&read_two_levels(suites, None)?, &read_two_levels(fixtures, Some("snap"))?)
+        Catalog::from_files(
+            &read_two_levels(suites, None)?,
+            &read_two_levels(fixtures, Some("snap"))?,
+        )
     }
 
     /// Builds the catalogue from `(<program>/<file>, text)` pairs.
@@ -89,19 +98,26 @@ impl Catalog {
                 path: format!("suites/{path}"),
                 message,
             };
-            let Some((program, file)) = path.split_once('/') else { continue };
+            let Some((program, file)) = path.split_once('/') else {
+                continue;
+            };
             let entry = suites.entry(program.to_string()).or_default();
             if file == "program.toml" {
                 entry.0 = Some(toml::from_str(text).map_err(|e| bad(e.message().to_string()))?);
             } else if let Some(name) = file.strip_suffix(".case") {
-                entry.1.push(script::parse(program, name, text).map_err(|e| bad(e.to_string()))?);
+                entry
+                    .1
+                    .push(script::parse(program, name, text).map_err(|e| bad(e.to_string()))?);
             }
         }
         let mut fixtures: BTreeMap<(String, String), Fixture> = BTreeMap::new();
         for (path, text) in fixture_files {
             if let Some((program, file)) = path.split_once('/') {
                 if let Some(name) = file.strip_suffix(".snap") {
-                    fixtures.insert((program.to_string(), name.to_string()), Fixture::from_snapshot(text));
+                    fixtures.insert(
+                        (program.to_string(), name.to_string()),
+                        Fixture::from_snapshot(text),
+                    );
                 }
             }
         }
@@ -159,12 +175,19 @@ fn read_two_levels(base: &Path, ext: Option<&str>) -> Result<Vec<(String, String
         if !dir_path.is_dir() || dir.file_name() == "students" {
             continue;
         }
-        for file in std::fs::read_dir(&dir_path).map_err(|e| io(&dir_path, e))?.flatten() {
+        for file in std::fs::read_dir(&dir_path)
+            .map_err(|e| io(&dir_path, e))?
+            .flatten()
+        {
             let path = file.path();
             if path.is_file() && ext.is_none_or(|e| path.extension().is_some_and(|x| x == e)) {
                 let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
                 files.push((
-                    format!("{}/{}", dir.file_name().to_string_lossy(), file.file_name().to_string_lossy()),
+                    format!(
+                        "{}/{}",
+                        dir.file_name().to_string_lossy(),
+                        file.file_name().to_string_lossy()
+                    ),
                     text,
                 ));
             }

@@ -9,7 +9,7 @@ use crate::hints::{self, Evidence, Hint, Symptom};
 use crate::iut::{describe_status, IutSpec};
 use crate::payload::{self, Expected};
 use crate::sandbox;
-use crate::script::{Case, Role, Step};
+use crate::script::{Case, Step};
 use crate::session::{ConnectError, Interest, Session};
 use crate::stdout;
 use serde::Serialize;
@@ -153,7 +153,11 @@ enum StepEnd {
     /// Done; the observed value, for observations.
     Ok(Option<String>),
     /// Observed something the fixture does not have, but which the contract tolerates.
-    NonStrict { observed: String, why: String, hint: Hint },
+    NonStrict {
+        observed: String,
+        why: String,
+        hint: Hint,
+    },
     Fail(Failure),
 }
 
@@ -194,9 +198,8 @@ struct Runner<'a> {
     stdout_cursor: usize,
     /// Connections the peer half-closed or closed.
     peer_ended: Vec<String>,
-    connections: usize,
-    /// Connections opened before the step that runs now.
-    connections_before: usize,
+    /// Connections opened so far, in order.
+    opened: Vec<String>,
 }
 
 impl<'a> Runner<'a> {
@@ -209,8 +212,7 @@ impl<'a> Runner<'a> {
             session: Session::new(program.addr),
             stdout_cursor: 0,
             peer_ended: Vec::new(),
-            connections: 0,
-            connections_before: 0,
+            opened: Vec::new(),
         }
     }
 
@@ -241,7 +243,6 @@ impl<'a> Runner<'a> {
                 .zip(&self.case.steps[index + 1..])
                 .find(|(_, s)| matches!(s, Step::Stdout))
                 .and_then(|(e, _)| e.clone());
-            self.connections_before = self.connections;
             match self.step(step, expected, next_stdout.as_deref(), spec) {
                 StepEnd::Ok(observed) => outcome
                     .transcript
@@ -251,7 +252,9 @@ impl<'a> Runner<'a> {
                     why,
                     hint,
                 } => {
-                    outcome.transcript.push(fixture::line(step, Some(&observed)));
+                    outcome
+                        .transcript
+                        .push(fixture::line(step, Some(&observed)));
                     outcome.verdict = outcome.verdict.max(Verdict::NonStrict);
                     outcome.message = Some(why);
                     outcome.hint = Some(hint);
@@ -263,10 +266,14 @@ impl<'a> Runner<'a> {
                         (None, _) => "failed".to_string(),
                     };
                     outcome.transcript.push(fixture::line(step, Some(&value)));
-                    if let (Step::Stdout, Verdict::Fail, Some(want)) = (step, failure.verdict, expected) {
+                    if let (Step::Stdout, Verdict::Fail, Some(want)) =
+                        (step, failure.verdict, expected)
+                    {
                         if self.printed_once_closed(want) {
                             failure.symptom = Symptom::PrintedOnlyAtExit;
-                            failure.message.push_str("; it was printed only when the program exited");
+                            failure
+                                .message
+                                .push_str("; it was printed only when the program exited");
                         }
                     }
                     outcome.hint = hints::diagnose(&Evidence {
@@ -275,11 +282,15 @@ impl<'a> Runner<'a> {
                         symptom: failure.symptom.clone(),
                         peer_ended: self.peer_ended_for(step),
                         stdin_closed: self.session.iut.as_ref().is_some_and(|i| i.stdin_closed()),
-                        connections_before: self.connections_before,
+                        first_connection: match step.conn() {
+                            Some(c) => self.opened.first().is_none_or(|f| f == c),
+                            None => self.opened.is_empty(),
+                        },
                         stderr: &self.stderr_tail(),
                     });
                     outcome.verdict = failure.verdict;
-                    outcome.message = Some(format!("step {} `{step}`: {}", index + 1, failure.message));
+                    outcome.message =
+                        Some(format!("step {} `{step}`: {}", index + 1, failure.message));
                     break;
                 }
             }
@@ -318,7 +329,13 @@ impl<'a> Runner<'a> {
         Instant::now() + self.timing.observe
     }
 
-    fn step(&mut self, step: &Step, expected: Option<&str>, next_stdout: Option<&str>, spec: &IutSpec) -> StepEnd {
+    fn step(
+        &mut self,
+        step: &Step,
+        expected: Option<&str>,
+        next_stdout: Option<&str>,
+        spec: &IutSpec,
+    ) -> StepEnd {
         match step {
             Step::Spawn => match self.session.spawn(spec) {
                 Ok(()) => StepEnd::Ok(None),
@@ -356,7 +373,9 @@ impl<'a> Runner<'a> {
             Step::Reset(name) => {
                 self.peer_ended.push(name.clone());
                 match self.session.take_conn(name).map(|c| c.reset()) {
-                    Some(Err(e)) => StepEnd::Fail(Failure::harness(format!("cannot reset `{name}`: {e}"))),
+                    Some(Err(e)) => {
+                        StepEnd::Fail(Failure::harness(format!("cannot reset `{name}`: {e}")))
+                    }
                     _ => StepEnd::Ok(None),
                 }
             }
@@ -371,7 +390,9 @@ impl<'a> Runner<'a> {
             Step::Read { conn, bytes } => match (self.mode, expected) {
                 (Mode::Check(_), Some(want)) => match payload::parse(want) {
                     Ok(want) => self.read_checked(conn, *bytes, &want),
-                    Err(e) => StepEnd::Fail(Failure::harness(format!("the fixture's value is unreadable: {e}"))),
+                    Err(e) => StepEnd::Fail(Failure::harness(format!(
+                        "the fixture's value is unreadable: {e}"
+                    ))),
                 },
                 _ => self.read_recorded(conn, *bytes),
             },
@@ -384,10 +405,11 @@ impl<'a> Runner<'a> {
 
     fn connect(&mut self, name: &str) -> StepEnd {
         let deadline = Instant::now() + self.timing.connect;
-        let result = self.session.connect(name, deadline);
-        self.connections += 1;
-        match result {
-            Ok(()) => StepEnd::Ok(None),
+        match self.session.connect(name, deadline) {
+            Ok(()) => {
+                self.opened.push(name.to_string());
+                StepEnd::Ok(None)
+            }
             Err(ConnectError::Exited) => StepEnd::Fail(Failure::new(
                 Symptom::ExitedBeforeConnection,
                 Some(format!("exited {}", self.status_word())),
@@ -431,14 +453,18 @@ impl<'a> Runner<'a> {
 
     fn accept(&mut self, name: &str) -> StepEnd {
         let deadline = Instant::now() + self.timing.connect;
-        let result = self.session.accept(name, deadline);
-        self.connections += 1;
-        match result {
-            Ok(Some(())) => StepEnd::Ok(None),
+        match self.session.accept(name, deadline) {
+            Ok(Some(())) => {
+                self.opened.push(name.to_string());
+                StepEnd::Ok(None)
+            }
             Ok(None) if self.session.exited() => StepEnd::Fail(Failure::new(
                 Symptom::ExitedBeforeConnection,
                 Some(format!("exited {}", self.status_word())),
-                format!("the client exited (status {}) without connecting", self.status_word()),
+                format!(
+                    "the client exited (status {}) without connecting",
+                    self.status_word()
+                ),
             )),
             Ok(None) => StepEnd::Fail(Failure::new(
                 Symptom::Other,
@@ -451,6 +477,15 @@ impl<'a> Runner<'a> {
             )),
             Err(e) => StepEnd::Fail(Failure::harness(format!("cannot accept: {e}"))),
         }
+    }
+
+    /// Whether the implementation exits within the grace period (a connection dropped
+    /// unanswered is often the listener closing as the program ends).
+    fn exits_soon(&mut self) -> bool {
+        let until = Instant::now() + self.timing.grace;
+        self.session
+            .wait_for(until, &|_| Vec::new(), |s| s.exited().then_some(()))
+            .is_some()
     }
 
     fn status_word(&self) -> String {
@@ -468,7 +503,8 @@ impl<'a> Runner<'a> {
             if i > 0 {
                 // Deliberate pacing, so each piece leaves as a segment of its own.
                 let until = Instant::now() + self.timing.pace;
-                self.session.wait_for(until, &|_| Vec::new(), |_| None::<()>);
+                self.session
+                    .wait_for(until, &|_| Vec::new(), |_| None::<()>);
             }
             let mut sent = 0;
             let deadline = self.deadline();
@@ -476,13 +512,15 @@ impl<'a> Runner<'a> {
                 let Some(fd) = self.session.conn(name).map(|c| c.fd()) else {
                     return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
                 };
-                let result = self.session.wait_for(deadline, &|_| vec![Interest::Writable(fd)], |s| {
-                    let conn = s.conn(name)?;
-                    match conn.write_some(&chunk[sent..]) {
-                        Ok(0) => None,
-                        other => Some(other),
-                    }
-                });
+                let result =
+                    self.session
+                        .wait_for(deadline, &|_| vec![Interest::Writable(fd)], |s| {
+                            let conn = s.conn(name)?;
+                            match conn.write_some(&chunk[sent..]) {
+                                Ok(0) => None,
+                                other => Some(other),
+                            }
+                        });
                 match result {
                     Some(Ok(n)) => sent += n,
                     Some(Err(e)) => {
@@ -564,20 +602,29 @@ impl<'a> Runner<'a> {
             return StepEnd::Fail(Failure::harness(format!("cannot set SO_RCVLOWAT: {e}")));
         }
         let deadline = self.deadline();
-        let ready = self.session.wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
-            let c = s.conn(name)?;
-            (c.buffered() >= want).then_some(())
-        });
+        let ready = self
+            .session
+            .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
+                let c = s.conn(name)?;
+                (c.buffered() >= want).then_some(())
+            });
         if let Some(c) = self.session.conn(name) {
             let _ = c.set_low_water(1);
         }
-        let have = self.session.conn(name).map(|c| c.buffered() + c.received.len()).unwrap_or(0);
+        let have = self
+            .session
+            .conn(name)
+            .map(|c| c.buffered() + c.received.len())
+            .unwrap_or(0);
         match ready {
             Some(()) => StepEnd::Ok(None),
             None => StepEnd::Fail(Failure::new(
                 Symptom::Other,
                 None,
-                format!("only {have} of {bytes} bytes arrived on `{name}` within {}s", self.timing.observe.as_secs()),
+                format!(
+                    "only {have} of {bytes} bytes arrived on `{name}` within {}s",
+                    self.timing.observe.as_secs()
+                ),
             )),
         }
     }
@@ -588,14 +635,15 @@ impl<'a> Runner<'a> {
             return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
         };
         let deadline = self.deadline();
-        self.session.wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
-            let c = s.conn(name)?;
-            c.fill(limit);
-            let ready = c.received.len() >= limit
-                || c.end.is_some()
-                || !want.admits_prefix(&c.received[..c.received.len().min(limit)]);
-            ready.then_some(())
-        });
+        self.session
+            .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
+                let c = s.conn(name)?;
+                c.fill(limit);
+                let ready = c.received.len() >= limit
+                    || c.end.is_some()
+                    || !want.admits_prefix(&c.received[..c.received.len().min(limit)]);
+                ready.then_some(())
+            });
         let Some(conn) = self.session.conn(name) else {
             return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
         };
@@ -611,6 +659,15 @@ impl<'a> Runner<'a> {
             (
                 Symptom::UnexpectedBytes,
                 format!("expected {expected}, got {shown}"),
+            )
+        } else if let (Some(end), true) = (end, got.is_empty() && self.exits_soon()) {
+            (
+                Symptom::ExitedBeforeConnection,
+                format!(
+                    "expected {expected}, but the connection ended ({}) unanswered and the program exited (status {})",
+                    end.word(),
+                    self.status_word()
+                ),
             )
         } else if let Some(end) = end {
             (
@@ -632,7 +689,8 @@ impl<'a> Runner<'a> {
             )
         };
         let observed = if got.is_empty() {
-            end.map(|e| e.word().to_string()).unwrap_or_else(|| "nothing".into())
+            end.map(|e| e.word().to_string())
+                .unwrap_or_else(|| "nothing".into())
         } else {
             shown
         };
@@ -647,8 +705,7 @@ impl<'a> Runner<'a> {
         let deadline = self.deadline();
         let mut last_len = 0;
         let mut last_growth = Instant::now();
-        loop {
-            let Some(conn) = self.session.conn(name) else { break };
+        while let Some(conn) = self.session.conn(name) {
             conn.fill(limit);
             let len = conn.received.len();
             if len != last_len {
@@ -665,8 +722,10 @@ impl<'a> Runner<'a> {
             } else {
                 deadline
             };
-            self.session
-                .pump(wake.saturating_duration_since(now), &[Interest::Readable(fd)]);
+            self.session.pump(
+                wake.saturating_duration_since(now),
+                &[Interest::Readable(fd)],
+            );
         }
         let Some(conn) = self.session.conn(name) else {
             return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
@@ -678,7 +737,11 @@ impl<'a> Runner<'a> {
             (false, Some(n)) if got.len() == n => StepEnd::Ok(Some(payload::render(&got))),
             _ => StepEnd::Fail(Failure::new(
                 Symptom::Other,
-                Some(if got.is_empty() { "nothing".into() } else { payload::render(&got) }),
+                Some(if got.is_empty() {
+                    "nothing".into()
+                } else {
+                    payload::render(&got)
+                }),
                 format!("recording: {} arrived on `{name}`", describe_bytes(&got)),
             )),
         }
@@ -689,23 +752,31 @@ impl<'a> Runner<'a> {
             return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
         };
         let deadline = self.deadline();
-        let seen = self.session.wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
-            let c = s.conn(name)?;
-            c.fill(c.received.len() + 65536);
-            if !c.received.is_empty() {
-                Some(Err(std::mem::take(&mut c.received)))
-            } else {
-                c.end.map(Ok)
-            }
-        });
+        let seen = self
+            .session
+            .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
+                let c = s.conn(name)?;
+                c.fill(c.received.len() + 65536);
+                if !c.received.is_empty() {
+                    Some(Err(std::mem::take(&mut c.received)))
+                } else {
+                    c.end.map(Ok)
+                }
+            });
         let observed = match &seen {
             Some(Ok(end)) => end.word().to_string(),
             Some(Err(bytes)) => payload::render(bytes),
             None => "open".to_string(),
         };
-        let want = expected.unwrap_or(if matches!(self.mode, Mode::Record) { "eof or reset" } else { "?" });
+        let want = expected.unwrap_or(if matches!(self.mode, Mode::Record) {
+            "eof or reset"
+        } else {
+            "?"
+        });
         match seen {
-            Some(Ok(_)) if expected.is_none() || expected == Some(observed.as_str()) => StepEnd::Ok(Some(observed)),
+            Some(Ok(_)) if expected.is_none() || expected == Some(observed.as_str()) => {
+                StepEnd::Ok(Some(observed))
+            }
             Some(Ok(_)) => StepEnd::Fail(Failure::new(
                 Symptom::Other,
                 Some(observed.clone()),
@@ -714,7 +785,10 @@ impl<'a> Runner<'a> {
             Some(Err(bytes)) => StepEnd::Fail(Failure::new(
                 Symptom::UnexpectedBytes,
                 Some(observed.clone()),
-                format!("expected the connection to end ({want}), but {} arrived: {observed}", describe_bytes(&bytes)),
+                format!(
+                    "expected the connection to end ({want}), but {} arrived: {observed}",
+                    describe_bytes(&bytes)
+                ),
             )),
             None => StepEnd::Fail(Failure::new(
                 Symptom::StayedOpen,
@@ -736,7 +810,12 @@ impl<'a> Runner<'a> {
                 iut.out.lines[from.min(iut.out.lines.len())..]
                     .iter()
                     .enumerate()
-                    .map(|(i, l)| (from + i, stdout::normalise(l, &self.program.prompts, &ports)))
+                    .map(|(i, l)| {
+                        (
+                            from + i,
+                            stdout::normalise(l, &self.program.prompts, &ports),
+                        )
+                    })
                     .filter(|(_, l)| !l.is_empty())
                     .collect()
             })
@@ -776,14 +855,26 @@ impl<'a> Runner<'a> {
             }
             let now = Instant::now();
             if self.stdout_closed() || now >= deadline {
-                let printed: Vec<String> = lines.iter().map(|(_, l)| payload::quote(l.as_bytes())).take(5).collect();
+                let printed: Vec<String> = lines
+                    .iter()
+                    .map(|(_, l)| payload::quote(l.as_bytes()))
+                    .take(5)
+                    .collect();
                 let observed = printed.first().cloned().unwrap_or_else(|| "nothing".into());
-                let how = if self.stdout_closed() { "before its stdout closed" } else { "in time" };
+                let how = if self.stdout_closed() {
+                    "before its stdout closed"
+                } else {
+                    "in time"
+                };
                 let message = match &want {
                     Some(w) => format!(
                         "expected the line {} {how}; printed instead: {}",
                         payload::quote(w.as_bytes()),
-                        if printed.is_empty() { "nothing".to_string() } else { printed.join(", ") }
+                        if printed.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            printed.join(", ")
+                        }
                     ),
                     None => format!("recording: nothing was printed {how}"),
                 };
@@ -805,7 +896,8 @@ impl<'a> Runner<'a> {
         }
         self.session.conns.clear();
         let until = Instant::now() + self.timing.grace;
-        self.session.wait_for(until, &|_| Vec::new(), |s| s.exited().then_some(()));
+        self.session
+            .wait_for(until, &|_| Vec::new(), |s| s.exited().then_some(()));
         self.session.teardown();
         self.normalised_lines(self.stdout_cursor)
             .iter()
@@ -842,7 +934,10 @@ impl<'a> Runner<'a> {
                 _ => recording,
             });
             if let Some((_, l)) = printed {
-                return quiet_broken(format!("stdout {}", payload::quote(l.as_bytes())), Symptom::Other);
+                return quiet_broken(
+                    format!("stdout {}", payload::quote(l.as_bytes())),
+                    Symptom::Other,
+                );
             }
             let now = Instant::now();
             if now >= until {
@@ -917,13 +1012,5 @@ fn describe_bytes(b: &[u8]) -> String {
         0 => "no bytes".into(),
         1 => "1 byte".into(),
         n => format!("{n} bytes"),
-    }
-}
-
-/// Used by recorders to accept a role without an implementation.
-pub fn role_word(role: Role) -> &'static str {
-    match role {
-        Role::Server => "server",
-        Role::Client => "client",
     }
 }

@@ -117,13 +117,17 @@ mod tests {
     #[test]
     fn a_fixture_from_another_case_is_stale() {
         let case = script::parse("echo1", "x", CASE).unwrap();
-        let other = Fixture::from_snapshot("spawn\nconnect c1\nsend c1 \"hi\"\nread c1 => \"HI\"\n");
+        let other =
+            Fixture::from_snapshot("spawn\nconnect c1\nsend c1 \"hi\"\nread c1 => \"HI\"\n");
         assert!(matches!(
             other.expectations(&case),
             Err(StaleFixture::Step { line: 3, .. })
         ));
         let short = Fixture::from_snapshot("spawn\n");
-        assert!(matches!(short.expectations(&case), Err(StaleFixture::Length { .. })));
+        assert!(matches!(
+            short.expectations(&case),
+            Err(StaleFixture::Length { .. })
+        ));
         let no_value = Fixture::from_snapshot("spawn\nconnect c1\nsend c1 \"hello\"\nread c1\n");
         assert!(matches!(
             no_value.expectations(&case),

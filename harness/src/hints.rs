@@ -90,7 +90,8 @@ impl Hint {
 /// How a failing step failed, as far as hints care.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Symptom {
-    /// The implementation exited while the peer waited to connect or to be connected to.
+    /// The implementation exited while the peer waited to connect or to be connected to, or
+    /// it dropped a connection it never answered and exited.
     ExitedBeforeConnection,
     /// Alive, but nothing accepted the connection.
     NotListening,
@@ -116,8 +117,8 @@ pub struct Evidence<'a> {
     /// about no connection).
     pub peer_ended: bool,
     pub stdin_closed: bool,
-    /// Connections opened before the failing step.
-    pub connections_before: usize,
+    /// The step is about the first connection of the run (or no connection was opened yet).
+    pub first_connection: bool,
     pub stderr: &'a str,
 }
 
@@ -125,12 +126,15 @@ pub struct Evidence<'a> {
 pub fn diagnose(e: &Evidence) -> Option<Hint> {
     let traceback = |name: &str| e.stderr.contains(name);
     match e.symptom {
-        Symptom::ExitedBeforeConnection if e.connections_before == 0 => Some(Hint::ExitedAtStart),
+        Symptom::ExitedBeforeConnection if e.first_connection => Some(Hint::ExitedAtStart),
         Symptom::ExitedBeforeConnection if e.role == Role::Server => Some(Hint::OneClientOnly),
         Symptom::NotListening => Some(Hint::NotListening),
         Symptom::UnexpectedBytes if e.peer_ended && e.role == Role::Server => Some(Hint::EofLoop),
         Symptom::StayedOpen if e.peer_ended && e.role == Role::Server => Some(Hint::NotClosed),
-        Symptom::StillRunning if e.stdin_closed && e.role == Role::Client => Some(Hint::StdinEofSpin),
+        Symptom::StayedOpen if e.stdin_closed && e.role == Role::Client => Some(Hint::StdinEofSpin),
+        Symptom::StillRunning if e.stdin_closed && e.role == Role::Client => {
+            Some(Hint::StdinEofSpin)
+        }
         Symptom::WrongExit
             if e.peer_ended
                 && e.role == Role::Server
@@ -154,7 +158,7 @@ mod tests {
             symptom,
             peer_ended: true,
             stdin_closed: false,
-            connections_before: 1,
+            first_connection: false,
             stderr: "",
         }
     }
@@ -168,14 +172,17 @@ mod tests {
 
     #[test]
     fn the_same_symptom_gets_the_hint_only_in_its_setting() {
-        assert_eq!(diagnose(&evidence(Symptom::UnexpectedBytes)), Some(Hint::EofLoop));
+        assert_eq!(
+            diagnose(&evidence(Symptom::UnexpectedBytes)),
+            Some(Hint::EofLoop)
+        );
         let open_conn = Evidence {
             peer_ended: false,
             ..evidence(Symptom::UnexpectedBytes)
         };
         assert_eq!(diagnose(&open_conn), None);
         let first = Evidence {
-            connections_before: 0,
+            first_connection: true,
             ..evidence(Symptom::ExitedBeforeConnection)
         };
         assert_eq!(diagnose(&first), Some(Hint::ExitedAtStart));

@@ -113,7 +113,9 @@ pub fn expand(command: &str, addr: std::net::SocketAddr) -> String {
 
 impl Iut {
     pub fn spawn(spec: &IutSpec, addr: std::net::SocketAddr) -> io::Result<Iut> {
-        let workdir = tempfile::Builder::new().prefix("sockcheck-iut-").tempdir()?;
+        let workdir = tempfile::Builder::new()
+            .prefix("sockcheck-iut-")
+            .tempdir()?;
         if let Some(src) = &spec.workdir {
             copy_tree(src, workdir.path())?;
         }

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "sockcheck", version, about = "Checks socket programs against the suites of the classic Python socket tutorial")]
+#[command(
+    name = "sockcheck",
+    version,
+    about = "Checks socket programs against the suites of the classic Python socket tutorial"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,7 +72,11 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Reference { program, role, addr } => reference(&program, &role, addr),
+        Command::Reference {
+            program,
+            role,
+            addr,
+        } => reference(&program, &role, addr),
         Command::List => list(),
         Command::Run(args) => match run(args) {
             Ok(code) => ExitCode::from(code),
@@ -112,7 +120,12 @@ fn list() -> ExitCode {
     for suite in &catalog.suites {
         println!("{}  ({}, {})", suite.info.id, suite.title, suite.info.addr);
         for case in &suite.cases {
-            println!("  {:<6} {:<28} {}", case.role.to_string(), case.name, case.about);
+            println!(
+                "  {:<6} {:<28} {}",
+                case.role.to_string(),
+                case.name,
+                case.about
+            );
         }
     }
     ExitCode::SUCCESS
@@ -123,7 +136,10 @@ fn run(args: RunArgs) -> Result<u8, String> {
     let known = catalog.ids();
     for id in &args.ids {
         if !known.contains(&id.as_str()) {
-            return Err(format!("unknown program `{id}` (known: {})", known.join(", ")));
+            return Err(format!(
+                "unknown program `{id}` (known: {})",
+                known.join(", ")
+            ));
         }
     }
     let jobs = if let Some(dir) = &args.dir {
@@ -150,7 +166,8 @@ fn run(args: RunArgs) -> Result<u8, String> {
             client: args.client.clone(),
             addr: args.addr,
         };
-        let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current folder: {e}"))?;
+        let cwd =
+            std::env::current_dir().map_err(|e| format!("cannot read the current folder: {e}"))?;
         batch::plan_implementations(&catalog, &BTreeMap::from([(id.clone(), imp)]), Some(&cwd))
     } else {
         if args.addr.is_some() {
@@ -161,7 +178,8 @@ fn run(args: RunArgs) -> Result<u8, String> {
         } else {
             args.ids.clone()
         };
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this program's path: {e}"))?;
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find this program's path: {e}"))?;
         batch::plan_reference(&catalog, &ids, &exe)
     };
     if args.jobs == 0 {
@@ -172,7 +190,9 @@ fn run(args: RunArgs) -> Result<u8, String> {
         ..Timing::default()
     };
     let started = Instant::now();
-    let results = batch::run(&jobs, args.jobs, &timing, &|r: &CaseResult| println!("{}", report::case_line(r)));
+    let results = batch::run(&jobs, args.jobs, &timing, &|r: &CaseResult| {
+        println!("{}", report::case_line(r))
+    });
     let wall = started.elapsed();
     let troubled: Vec<&CaseResult> = results
         .iter()

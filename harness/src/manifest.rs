@@ -41,7 +41,10 @@ pub enum ManifestError {
 }
 
 /// Reads a manifest and checks it against the known program ids.
-pub fn load(path: &Path, known: &[&str]) -> Result<BTreeMap<String, Implementation>, ManifestError> {
+pub fn load(
+    path: &Path,
+    known: &[&str],
+) -> Result<BTreeMap<String, Implementation>, ManifestError> {
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
         path: path.display().to_string(),
         source,
@@ -53,18 +56,26 @@ pub fn load(path: &Path, known: &[&str]) -> Result<BTreeMap<String, Implementati
 }
 
 pub fn parse(text: &str, known: &[&str]) -> Result<BTreeMap<String, Implementation>, String> {
-    let raw: BTreeMap<String, Entry> = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+    let raw: BTreeMap<String, Entry> =
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
     if raw.is_empty() {
-        return Err("no program listed (add a table such as `[echo1]` with `server = \"...\"`)".into());
+        return Err(
+            "no program listed (add a table such as `[echo1]` with `server = \"...\"`)".into(),
+        );
     }
     let mut out = BTreeMap::new();
     for (id, entry) in raw {
         if !known.contains(&id.as_str()) {
-            return Err(format!("unknown program `{id}` (known: {})", known.join(", ")));
+            return Err(format!(
+                "unknown program `{id}` (known: {})",
+                known.join(", ")
+            ));
         }
         let command = |role: &str, c: Option<String>| -> Result<Option<String>, String> {
             match c {
-                Some(c) if c.trim().is_empty() => Err(format!("`[{id}] {role}` is an empty command")),
+                Some(c) if c.trim().is_empty() => {
+                    Err(format!("`[{id}] {role}` is an empty command"))
+                }
                 other => Ok(other),
             }
         };
@@ -76,11 +87,19 @@ pub fn parse(text: &str, known: &[&str]) -> Result<BTreeMap<String, Implementati
         let addr = entry
             .addr
             .map(|a| {
-                a.parse::<SocketAddr>()
-                    .map_err(|_| format!("`[{id}] addr`: bad address `{a}` (HOST:PORT, e.g. 127.0.0.1:8080)"))
+                a.parse::<SocketAddr>().map_err(|_| {
+                    format!("`[{id}] addr`: bad address `{a}` (HOST:PORT, e.g. 127.0.0.1:8080)")
+                })
             })
             .transpose()?;
-        out.insert(id, Implementation { server, client, addr });
+        out.insert(
+            id,
+            Implementation {
+                server,
+                client,
+                addr,
+            },
+        );
     }
     Ok(out)
 }
@@ -110,7 +129,10 @@ mod tests {
             ("[echo1]\nsrever = \"x\"\n", "srever"),
             ("[echo1]\n", "neither `server` nor `client`"),
             ("[echo1]\nserver = \"\"\n", "empty command"),
-            ("[echo1]\nserver = \"x\"\naddr = \"localhost\"\n", "bad address `localhost`"),
+            (
+                "[echo1]\nserver = \"x\"\naddr = \"localhost\"\n",
+                "bad address `localhost`",
+            ),
             ("", "no program listed"),
             ("[echo1\n", "unclosed table"),
         ] {

@@ -89,6 +89,8 @@ pub fn render(data: &[u8]) -> String {
     let shown = parts.join(" + ");
     if shown.len() <= MAX_SHOWN {
         shown
+    } else if let Some(periodic) = render_periodic(data) {
+        periodic
     } else {
         format!(
             "<{} bytes sha256:{}>",
@@ -96,6 +98,23 @@ pub fn render(data: &[u8]) -> String {
             &sha256_hex(data)[..DIGEST_HEX]
         )
     }
+}
+
+/// Renders data that repeats a short unit (`"SB" * 88`, as a server looping on `b''`
+/// sends), with whatever part of the unit ends it.
+fn render_periodic(data: &[u8]) -> Option<String> {
+    (2..=16).find_map(|unit| {
+        let count = data.len() / unit;
+        if count < 3 || !data.chunks(unit).all(|c| data[..c.len()] == *c) {
+            return None;
+        }
+        let tail = &data[count * unit..];
+        let mut shown = format!("{} * {count}", quote(&data[..unit]));
+        if !tail.is_empty() {
+            shown.push_str(&format!(" + {}", quote(tail)));
+        }
+        (shown.len() <= MAX_SHOWN).then_some(shown)
+    })
 }
 
 /// Renders a printed line: like [`render`], but always in full (a line is matched as text).
@@ -239,7 +258,9 @@ pub fn parse_expression(s: &str) -> Result<(Vec<u8>, &str), PayloadError> {
                 .ok()
                 .filter(|n| (1..=MAX_REPEAT).contains(n))
                 .ok_or_else(|| {
-                    PayloadError::BadCount(after_star.split_whitespace().next().unwrap_or("").into())
+                    PayloadError::BadCount(
+                        after_star.split_whitespace().next().unwrap_or("").into(),
+                    )
                 })?;
             rest = after_star[digits.len()..].trim_start();
         }
@@ -279,7 +300,13 @@ mod tests {
 
     #[test]
     fn short_payloads_render_quoted_and_parse_back() {
-        for data in [&b"hello"[..], b"", b"a\"b\\c\n\r\t\0", b"\xff\x01", "来自".as_bytes()] {
+        for data in [
+            &b"hello"[..],
+            b"",
+            b"a\"b\\c\n\r\t\0",
+            b"\xff\x01",
+            "来自".as_bytes(),
+        ] {
             let shown = render(data);
             assert_eq!(parse(&shown), Ok(Expected::Exact(data.to_vec())), "{shown}");
         }
@@ -293,7 +320,20 @@ mod tests {
         data.extend_from_slice(b"SB");
         assert_eq!(render(&data), r#""a" * 1024 + "SB""#);
         assert_eq!(parse(r#""a" * 1024 + "SB""#), Ok(Expected::Exact(data)));
-        assert_eq!(parse(r#""ab"*2+"c""#), Ok(Expected::Exact(b"ababc".to_vec())));
+        assert_eq!(
+            parse(r#""ab"*2+"c""#),
+            Ok(Expected::Exact(b"ababc".to_vec()))
+        );
+    }
+
+    #[test]
+    fn repeated_units_are_compressed() {
+        let data = b"SB".repeat(88);
+        assert_eq!(render(&data), r#""SB" * 88"#);
+        let mut odd = b"SB".repeat(100);
+        odd.push(b'S');
+        assert_eq!(render(&odd), r#""SB" * 100 + "S""#);
+        assert_eq!(parse(&render(&odd)), Ok(Expected::Exact(odd)));
     }
 
     #[test]
@@ -313,10 +353,16 @@ mod tests {
         assert!(matches!(parse("abc"), Err(PayloadError::NotAString(_))));
         assert!(matches!(parse("\"a\" * x"), Err(PayloadError::BadCount(_))));
         assert!(matches!(parse("\"a\" * 0"), Err(PayloadError::BadCount(_))));
-        assert!(matches!(parse("\"a\" * 99999999999"), Err(PayloadError::BadCount(_))));
+        assert!(matches!(
+            parse("\"a\" * 99999999999"),
+            Err(PayloadError::BadCount(_))
+        ));
         assert!(matches!(parse("\"\\q\""), Err(PayloadError::BadEscape(_))));
         assert!(matches!(parse("\"a\" b"), Err(PayloadError::Trailing(_))));
-        assert!(matches!(parse("<12 bytes md5:00>"), Err(PayloadError::BadDigest(_))));
+        assert!(matches!(
+            parse("<12 bytes md5:00>"),
+            Err(PayloadError::BadDigest(_))
+        ));
     }
 
     #[test]

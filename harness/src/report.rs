@@ -29,7 +29,11 @@ pub fn details(r: &CaseResult) -> String {
         r.role,
         r.case,
         r.outcome.verdict.word().to_uppercase(),
-        if r.about.is_empty() { String::new() } else { format!(" ({})", r.about) }
+        if r.about.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.about)
+        }
     );
     if let Some(m) = &r.outcome.message {
         let _ = writeln!(out, "{m}");
@@ -74,7 +78,11 @@ pub fn diff(expected: &[String], actual: &[String]) -> String {
         let _ = write!(out, "  {sign} {}", change.value());
     }
     if expected.len() > actual.len() {
-        let _ = writeln!(out, "    ({} more steps not run)", expected.len() - actual.len());
+        let _ = writeln!(
+            out,
+            "    ({} more steps not run)",
+            expected.len() - actual.len()
+        );
     }
     out
 }

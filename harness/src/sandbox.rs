@@ -112,7 +112,10 @@ fn loopback_up() -> io::Result<()> {
 /// namespace: exactly the implementation's).
 pub fn tcp_listeners() -> Vec<SocketAddr> {
     let mut found = Vec::new();
-    for (file, v6) in [("/proc/thread-self/net/tcp", false), ("/proc/thread-self/net/tcp6", true)] {
+    for (file, v6) in [
+        ("/proc/thread-self/net/tcp", false),
+        ("/proc/thread-self/net/tcp6", true),
+    ] {
         if let Ok(text) = std::fs::read_to_string(file) {
             found.extend(parse_proc_net(&text, v6, "0A"));
         }
@@ -138,7 +141,9 @@ fn parse_proc_net(text: &str, v6: bool, state: &str) -> Vec<SocketAddr> {
                     chunk.copy_from_slice(&w.to_le_bytes());
                 }
                 let v6 = Ipv6Addr::from(octets);
-                v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6))
+                v6.to_ipv4_mapped()
+                    .map(IpAddr::V4)
+                    .unwrap_or(IpAddr::V6(v6))
             } else {
                 let w = u32::from_str_radix(ip, 16).ok()?;
                 IpAddr::V4(Ipv4Addr::from(w.to_le_bytes()))

@@ -182,15 +182,16 @@ pub fn parse(program: &str, name: &str, text: &str) -> Result<Case, ParseError> 
             if role.is_some() || !steps.is_empty() {
                 return Err(err("`role` must come once, before the first step".into()));
             }
-            role = Some(
-                rest.trim()
-                    .parse::<Role>()
-                    .map_err(|_| err(format!("unknown role `{}` (server or client)", rest.trim())))?,
-            );
+            role =
+                Some(rest.trim().parse::<Role>().map_err(|_| {
+                    err(format!("unknown role `{}` (server or client)", rest.trim()))
+                })?);
             continue;
         }
         let Some(role) = role else {
-            return Err(err("the first line must be `role server` or `role client`".into()));
+            return Err(err(
+                "the first line must be `role server` or `role client`".into()
+            ));
         };
         let step = parse_step(word, rest).map_err(err)?;
         checker.check(role, &step).map_err(err)?;
@@ -227,7 +228,9 @@ fn parse_step(word: &str, rest: &str) -> Result<Step, String> {
     let conn_only = |ctor: fn(String) -> Step| -> Result<Step, String> {
         match args.as_slice() {
             [c] => Ok(ctor(conn_name(c)?)),
-            _ => Err(format!("`{word}` takes one connection name, e.g. `{word} c1`")),
+            _ => Err(format!(
+                "`{word}` takes one connection name, e.g. `{word} c1`"
+            )),
         }
     };
     let no_args = |step: Step| -> Result<Step, String> {
@@ -271,7 +274,10 @@ fn parse_step(word: &str, rest: &str) -> Result<Step, String> {
             [d] => {
                 let d = duration(d)?;
                 if d.is_zero() || d > MAX_QUIET {
-                    return Err(format!("a silence window lasts from 1ms to {}s", MAX_QUIET.as_secs()));
+                    return Err(format!(
+                        "a silence window lasts from 1ms to {}s",
+                        MAX_QUIET.as_secs()
+                    ));
                 }
                 Ok(Step::Quiet(d))
             }
@@ -283,7 +289,9 @@ fn parse_step(word: &str, rest: &str) -> Result<Step, String> {
                 return Err(format!("unexpected `{}` after the line", after.trim()));
             }
             if line.contains(&b'\n') {
-                return Err("a stdin line cannot contain a newline (one `stdin` step per line)".into());
+                return Err(
+                    "a stdin line cannot contain a newline (one `stdin` step per line)".into(),
+                );
             }
             line.shrink_to_fit();
             Ok(Step::Stdin(line))
@@ -291,7 +299,8 @@ fn parse_step(word: &str, rest: &str) -> Result<Step, String> {
         "send" => {
             let (c, payload_text) = split_word(rest);
             let conn = conn_name(c)?;
-            let (data, after) = payload::parse_expression(payload_text).map_err(|e| e.to_string())?;
+            let (data, after) =
+                payload::parse_expression(payload_text).map_err(|e| e.to_string())?;
             let split = match after.split_whitespace().collect::<Vec<_>>().as_slice() {
                 [] => None,
                 ["split", n] => Some(count(n)?),
@@ -313,11 +322,14 @@ fn parse_step(word: &str, rest: &str) -> Result<Step, String> {
 
 fn conn_name(s: &str) -> Result<String, String> {
     let ok = s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if ok {
         Ok(s.to_string())
     } else {
-        Err(format!("bad connection name `{s}` (lowercase letters and digits, e.g. `c1`)"))
+        Err(format!(
+            "bad connection name `{s}` (lowercase letters and digits, e.g. `c1`)"
+        ))
     }
 }
 
@@ -353,9 +365,13 @@ impl Checker {
     fn check(&mut self, role: Role, step: &Step) -> Result<(), String> {
         let known = |name: &str| self.conns.iter().find(|(n, _)| n == name).map(|(_, c)| *c);
         match step {
-            Step::Spawn if self.spawned => return Err("the implementation is spawned only once".into()),
+            Step::Spawn if self.spawned => {
+                return Err("the implementation is spawned only once".into())
+            }
             Step::Spawn if role == Role::Client && !self.listening => {
-                return Err("as the server, the peer must `listen` before it spawns the client".into())
+                return Err(
+                    "as the server, the peer must `listen` before it spawns the client".into(),
+                )
             }
             Step::Spawn => self.spawned = true,
             Step::Listen if role == Role::Server => {
@@ -366,7 +382,9 @@ impl Checker {
             Step::Connect(_) if role == Role::Client => {
                 return Err("`connect` is for cases where the implementation is the server".into())
             }
-            Step::Accept(_) if !self.listening => return Err("`accept` needs `listen` first".into()),
+            Step::Accept(_) if !self.listening => {
+                return Err("`accept` needs `listen` first".into())
+            }
             Step::Stdin(_) | Step::StdinClose if self.stdin_closed => {
                 return Err("stdin is already closed".into())
             }
@@ -384,7 +402,11 @@ impl Checker {
             self.conns.push((name.to_string(), false));
         } else if let Some(name) = step.conn() {
             match known(name) {
-                None => return Err(format!("connection `{name}` is not open (connect or accept it first)")),
+                None => {
+                    return Err(format!(
+                        "connection `{name}` is not open (connect or accept it first)"
+                    ))
+                }
                 Some(true) => return Err(format!("connection `{name}` is already closed")),
                 Some(false) => {}
             }
@@ -443,13 +465,29 @@ send c1 \"hello\"\nread c1\nstdout\nsend c1 \"a\" * 1024 split 512\nshutdown c1\
             ("spawn\n", 1, "first line must be `role"),
             ("role server\nsned c1 \"x\"\n", 2, "unknown step `sned`"),
             ("role server\nspawn\nread c1\n", 3, "`c1` is not open"),
-            ("role server\nconnect c1\n", 2, "spawn the implementation before"),
+            (
+                "role server\nconnect c1\n",
+                2,
+                "spawn the implementation before",
+            ),
             ("role client\nspawn\n", 2, "must `listen` before"),
             ("role server\nlisten\n", 2, "`listen` is for cases"),
-            ("role server\nspawn\nconnect c1\nclose c1\nsend c1 \"x\"\n", 5, "already closed"),
+            (
+                "role server\nspawn\nconnect c1\nclose c1\nsend c1 \"x\"\n",
+                5,
+                "already closed",
+            ),
             ("role server\nspawn\nquiet 20m\n", 3, "bad duration"),
-            ("role server\nspawn\nstdin \"a\\nb\"\n", 3, "cannot contain a newline"),
-            ("role server\nspawn\nconnect c1\nsend c1 \"x\" twice\n", 4, "only `split N`"),
+            (
+                "role server\nspawn\nstdin \"a\\nb\"\n",
+                3,
+                "cannot contain a newline",
+            ),
+            (
+                "role server\nspawn\nconnect c1\nsend c1 \"x\" twice\n",
+                4,
+                "only `split N`",
+            ),
             ("role server\n", 1, "never spawns"),
             ("role both\n", 1, "unknown role `both`"),
         ];

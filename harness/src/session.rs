@@ -100,7 +100,8 @@ impl Conn {
     /// Sets the receive low-water mark, so that `poll` reports the socket readable only once
     /// that many bytes are buffered (used by `peek`).
     pub fn set_low_water(&self, bytes: usize) -> io::Result<()> {
-        self.sock.set_recv_buffer_size(self.sock.recv_buffer_size()?.max(bytes * 2))?;
+        self.sock
+            .set_recv_buffer_size(self.sock.recv_buffer_size()?.max(bytes * 2))?;
         let value = bytes.max(1) as libc::c_int;
         // SAFETY: setsockopt with an int option.
         let rc = unsafe {
@@ -254,7 +255,9 @@ impl Session {
             match self.try_connect(name, deadline) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(ConnectError::NotListening),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(ConnectError::NotListening)
+                }
                 Err(e) => return Err(ConnectError::Io(e)),
             }
             if self.exited() {
@@ -271,7 +274,11 @@ impl Session {
     }
 
     fn try_connect(&mut self, name: &str, deadline: Instant) -> io::Result<()> {
-        let sock = Socket::new(Domain::for_address(self.addr), Type::STREAM, Some(Protocol::TCP))?;
+        let sock = Socket::new(
+            Domain::for_address(self.addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
         sock.set_nonblocking(true)?;
         match sock.connect(&SockAddr::from(self.addr)) {
             Ok(()) => {}
@@ -295,7 +302,11 @@ impl Session {
 
     /// Listens on the implementation's address (the peer as server).
     pub fn listen(&mut self) -> io::Result<()> {
-        let sock = Socket::new(Domain::for_address(self.addr), Type::STREAM, Some(Protocol::TCP))?;
+        let sock = Socket::new(
+            Domain::for_address(self.addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
         sock.set_reuse_address(true)?;
         sock.bind(&SockAddr::from(self.addr))?;
         sock.listen(16)?;

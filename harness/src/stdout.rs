@@ -11,15 +11,13 @@ pub fn strip_ansi(line: &str) -> String {
             out.push(c);
             continue;
         }
-        match chars.next() {
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if ('\x40'..='\x7e').contains(&c) {
-                        break;
-                    }
+        // `ESC [ params final`; any other escape is two characters long.
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if ('\x40'..='\x7e').contains(&c) {
+                    break;
                 }
             }
-            Some(_) | None => {}
         }
     }
     out
@@ -118,15 +116,15 @@ mod tests {
         assert_eq!(normalise(">>>helloSB", &prompts, &[]), "helloSB");
         assert_eq!(normalise(">>>>>>helloSB  \r", &prompts, &[]), "helloSB");
         assert_eq!(normalise("回复消息: hi", &prompts, &[]), "hi");
-        assert_eq!(
-            normalise("\x1b[1;44mhi\x1b[0m", &prompts, &[]),
-            "hi"
-        );
+        assert_eq!(normalise("\x1b[1;44mhi\x1b[0m", &prompts, &[]), "hi");
         assert_eq!(
             normalise("来自[127.0.0.1:40123]的一条消息:", &prompts, &[40123]),
             "来自[127.0.0.1:[PORT]]的一条消息:"
         );
-        assert_eq!(redact_ports("8080 140123 40123", &[40123]), "8080 140123 [PORT]");
+        assert_eq!(
+            redact_ports("8080 140123 40123", &[40123]),
+            "8080 140123 [PORT]"
+        );
     }
 
     #[test]
@@ -135,7 +133,10 @@ mod tests {
         assert!(line_matches("HELLO", "b'HELLO'"));
         assert!(line_matches("b'it\\'s'", "b\"it's\""));
         assert!(!line_matches("b'HELLO'", "b'HELL'"));
-        assert!(!line_matches("b''", ""), "an empty line is not an empty bytes repr");
+        assert!(
+            !line_matches("b''", ""),
+            "an empty line is not an empty bytes repr"
+        );
         assert!(line_matches("b''", "b''"));
         assert!(!line_matches("111", "222"));
         assert_eq!(unwrap_bytes_repr("b'\\x00\\xff'"), Some(vec![0, 255]));

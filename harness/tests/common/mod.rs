@@ -1,4 +1,6 @@
 //! Shared by the integration tests: the checkout's catalogue and the reference command.
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use sockcheck::catalog::Catalog;
 use std::path::{Path, PathBuf};
