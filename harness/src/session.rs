@@ -248,8 +248,14 @@ impl Session {
     }
 
     /// Connects to the implementation's address, retrying while nothing listens yet, until
-    /// `deadline` or until the implementation exits.
-    pub fn connect(&mut self, name: &str, deadline: Instant) -> Result<(), ConnectError> {
+    /// `deadline`, until the implementation exits, or until `listens_elsewhere` says that
+    /// waiting longer is pointless.
+    pub fn connect(
+        &mut self,
+        name: &str,
+        deadline: Instant,
+        listens_elsewhere: &dyn Fn() -> bool,
+    ) -> Result<(), ConnectError> {
         let mut backoff = Duration::from_millis(2);
         loop {
             match self.try_connect(name, deadline) {
@@ -264,7 +270,7 @@ impl Session {
                 return Err(ConnectError::Exited);
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || listens_elsewhere() {
                 return Err(ConnectError::NotListening);
             }
             // Nothing listens yet: wait a little for it (waking at once if it exits).

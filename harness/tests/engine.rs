@@ -1,0 +1,88 @@
+//! Engine steps that the first suites do not use yet (`peek`, `read N`), checked
+//! against the reference implementation with inline cases: recorded once, then checked
+//! against that recording, and against a changed expectation that must fail.
+
+mod common;
+
+use sockcheck::batch::reference_command;
+use sockcheck::engine::{self, Mode, Timing, Verdict};
+use sockcheck::fixture::Fixture;
+use sockcheck::iut::IutSpec;
+use sockcheck::script;
+
+fn run_inline(program: &str, text: &str, mode: &Mode) -> engine::Outcome {
+    let catalog = common::catalog();
+    let suite = catalog.suite(program).expect("suite");
+    let case = script::parse(program, "inline", text).expect("case parses");
+    let spec = IutSpec {
+        command: reference_command(&common::sockcheck_exe(), program, case.role),
+        workdir: None,
+    };
+    engine::run(&case, &suite.info, &spec, mode, &Timing::default())
+}
+
+#[test]
+fn peek_waits_for_buffered_bytes_and_read_n_takes_exactly_n() {
+    // The echo1 client sends `hello` in one write: wait until all five bytes are buffered,
+    // then take them in two exact reads.
+    let text = "role client\nlisten\nspawn\naccept c1\npeek c1 5\nread c1 2\nread c1 3\nsend c1 \"HE\" + \"LLO\"\nread-end c1\nexit\n";
+    let recorded = run_inline("echo1", text, &Mode::Record);
+    assert_eq!(recorded.verdict, Verdict::Pass, "{:?}", recorded.message);
+    assert_eq!(
+        recorded.transcript,
+        [
+            "listen",
+            "spawn",
+            "accept c1",
+            "peek c1 5",
+            "read c1 2 => \"he\"",
+            "read c1 3 => \"llo\"",
+            "send c1 \"HELLO\"",
+            "read-end c1 => eof",
+            "exit => 0",
+        ]
+    );
+    let fixture = Fixture {
+        lines: recorded.transcript.clone(),
+    };
+    let checked = run_inline("echo1", text, &Mode::Check(fixture));
+    assert_eq!(checked.verdict, Verdict::Pass, "{:?}", checked.message);
+
+    let mut wrong = recorded.transcript.clone();
+    wrong[4] = "read c1 2 => \"ha\"".into();
+    let failed = run_inline("echo1", text, &Mode::Check(Fixture { lines: wrong }));
+    assert_eq!(failed.verdict, Verdict::Fail);
+    assert!(
+        failed
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("expected \"ha\", got \"he\""),
+        "{:?}",
+        failed.message
+    );
+}
+
+#[test]
+fn a_fixture_of_another_case_is_an_error_not_a_verdict() {
+    let text = "role server\nspawn\nconnect c1\nsend c1 \"hello\"\nread c1\n";
+    let stale = Fixture {
+        lines: vec![
+            "spawn".into(),
+            "connect c1".into(),
+            "send c1 \"hi\"".into(),
+            "read c1 => \"HI\"".into(),
+        ],
+    };
+    let outcome = run_inline("echo1", text, &Mode::Check(stale));
+    assert_eq!(outcome.verdict, Verdict::Error);
+    assert!(
+        outcome
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("record it again"),
+        "{:?}",
+        outcome.message
+    );
+}
