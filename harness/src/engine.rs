@@ -200,6 +200,8 @@ struct Runner<'a> {
     peer_ended: Vec<String>,
     /// Connections opened so far, in order.
     opened: Vec<String>,
+    /// The case has a network namespace of its own (every listener there is the program's).
+    private_network: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -213,6 +215,7 @@ impl<'a> Runner<'a> {
             stdout_cursor: 0,
             peer_ended: Vec::new(),
             opened: Vec::new(),
+            private_network: false,
         }
     }
 
@@ -235,6 +238,7 @@ impl<'a> Runner<'a> {
             Err(e) => return Outcome::error(format!("cannot isolate the case: {e}")),
         };
         outcome.notes.extend(isolation.note());
+        self.private_network = isolation.is_private();
         outcome.verdict = Verdict::Pass;
         for (index, step) in self.case.steps.iter().enumerate() {
             let expected = expectations[index].as_deref();
@@ -407,7 +411,7 @@ impl<'a> Runner<'a> {
         let deadline = Instant::now() + self.timing.connect;
         // In a private namespace every listening socket is the implementation's: if it
         // listens and refused us, it listens on another address and will not move.
-        let isolated = self.isolated();
+        let isolated = self.private_network;
         let listens_elsewhere = move || isolated && !sandbox::tcp_listeners().is_empty();
         match self.session.connect(name, deadline, &listens_elsewhere) {
             Ok(()) => {
@@ -425,7 +429,7 @@ impl<'a> Runner<'a> {
             )),
             Err(ConnectError::NotListening) => {
                 let listeners = sandbox::tcp_listeners();
-                let where_ = if !self.isolated() {
+                let where_ = if !self.private_network {
                     String::new()
                 } else if listeners.is_empty() {
                     "; it listens nowhere".to_string()
@@ -448,10 +452,6 @@ impl<'a> Runner<'a> {
                 format!("cannot connect to `{}`: {e}", self.program.addr),
             )),
         }
-    }
-
-    fn isolated(&self) -> bool {
-        std::env::var_os(sandbox::NO_NAMESPACES_ENV).is_none_or(|v| v != "1")
     }
 
     fn accept(&mut self, name: &str) -> StepEnd {
