@@ -412,7 +412,16 @@ impl<'a> Runner<'a> {
         // In a private namespace every listening socket is the implementation's: if it
         // listens and refused us, it listens on another address and will not move.
         let isolated = self.private_network;
-        let listens_elsewhere = move || isolated && !sandbox::tcp_listeners().is_empty();
+        let target = self.program.addr;
+        let listens_elsewhere = move || {
+            // A listener that would take our connection may have appeared since the refusal.
+            let listeners = sandbox::tcp_listeners();
+            isolated
+                && !listeners.is_empty()
+                && !listeners.iter().any(|a| {
+                    a.port() == target.port() && (a.ip() == target.ip() || a.ip().is_unspecified())
+                })
+        };
         match self.session.connect(name, deadline, &listens_elsewhere) {
             Ok(()) => {
                 self.opened.push(name.to_string());
