@@ -138,11 +138,10 @@ pub fn run(
 pub fn run_one(job: &Job, timing: &Timing) -> CaseResult {
     let fixture = job.suite.fixtures.get(&job.case.name);
     let outcome = match (&job.spec, fixture) {
-        (None, _) => Outcome {
-            verdict: Verdict::Skipped,
-            message: Some(format!("no {} command was given", job.case.role)),
-            ..Outcome::error(String::new())
-        },
+        (None, _) => Outcome::new(
+            Verdict::Skipped,
+            Some(format!("no {} command was given", job.case.role)),
+        ),
         (Some(_), None) => Outcome::error(format!(
             "no fixture `fixtures/{}/{}.snap`: record it from the reference (cargo insta test, then cargo insta review)",
             job.suite.info.id, job.case.name

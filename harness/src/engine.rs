@@ -100,16 +100,22 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn error(message: String) -> Outcome {
+    /// An outcome with no transcript yet.
+    pub fn new(verdict: Verdict, message: Option<String>) -> Outcome {
         Outcome {
-            verdict: Verdict::Error,
+            verdict,
             transcript: Vec::new(),
-            message: Some(message),
+            message,
             hint: None,
             stderr_tail: String::new(),
             duration: Duration::ZERO,
             notes: Vec::new(),
         }
+    }
+
+    /// The check itself could not run.
+    pub fn error(message: String) -> Outcome {
+        Outcome::new(Verdict::Error, Some(message))
     }
 }
 
@@ -220,8 +226,7 @@ impl<'a> Runner<'a> {
     }
 
     fn run(mut self, spec: &IutSpec) -> Outcome {
-        let mut outcome = Outcome::error(String::new());
-        outcome.message = None;
+        let mut outcome = Outcome::new(Verdict::Pass, None);
         let expectations = match self.mode {
             Mode::Check(fixture) => match fixture.expectations(self.case) {
                 Ok(e) => e,
@@ -239,7 +244,6 @@ impl<'a> Runner<'a> {
         };
         outcome.notes.extend(isolation.note());
         self.private_network = isolation.is_private();
-        outcome.verdict = Verdict::Pass;
         for (index, step) in self.case.steps.iter().enumerate() {
             let expected = expectations[index].as_deref();
             let next_stdout = expectations[index + 1..]
