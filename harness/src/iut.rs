@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 
 /// How to start one implementation.
@@ -117,7 +117,7 @@ impl Iut {
             .prefix("sockcheck-iut-")
             .tempdir()?;
         if let Some(src) = &spec.workdir {
-            copy_tree(src, workdir.path())?;
+            crate::workdir::copy_tree(src, workdir.path())?;
         }
         let mut command = Command::new("sh");
         command
@@ -328,38 +328,4 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     // SAFETY: a non-negative return is an fd we now own.
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// Copies a submission folder (skipping VCS and cache folders) into the temp dir.
-fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
-    const SKIP: &[&str] = &[".git", "__pycache__", "target", "node_modules", ".venv"];
-    const MAX_BYTES: u64 = 64 << 20;
-    let mut budget = MAX_BYTES;
-    fn walk(src: &Path, dst: &Path, budget: &mut u64) -> io::Result<()> {
-        for entry in std::fs::read_dir(src)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            if SKIP.iter().any(|s| name == *s) {
-                continue;
-            }
-            let kind = entry.file_type()?;
-            let to = dst.join(&name);
-            if kind.is_dir() {
-                std::fs::create_dir_all(&to)?;
-                walk(&entry.path(), &to, budget)?;
-            } else if kind.is_file() {
-                let len = entry.metadata()?.len();
-                *budget = budget.checked_sub(len).ok_or_else(|| {
-                    io::Error::other(format!(
-                        "`{}` is larger than {} MiB: point at a smaller folder",
-                        src.display(),
-                        MAX_BYTES >> 20
-                    ))
-                })?;
-                std::fs::copy(entry.path(), &to)?;
-            }
-        }
-        Ok(())
-    }
-    walk(src, dst, &mut budget)
 }

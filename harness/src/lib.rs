@@ -20,3 +20,4 @@ pub mod sandbox;
 pub mod script;
 pub mod session;
 pub mod stdout;
+pub mod workdir;
