@@ -1,16 +1,20 @@
 //! The `sockcheck` command line: run suites, list them, or play the reference implementation.
 
 use clap::{Parser, Subcommand};
-use sockcheck::batch::{self, CaseResult};
+use sockcheck::batch::{self, CaseResult, Job};
 use sockcheck::catalog::Catalog;
 use sockcheck::engine::{Timing, Verdict};
 use sockcheck::manifest::{self, Implementation};
 use sockcheck::report;
 use sockcheck::script::Role;
+use sockcheck::workdir;
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -61,45 +65,81 @@ struct RunArgs {
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Cases run at once.
+    /// Cases run at once (1 to 64).
     #[arg(long, default_value_t = 8)]
     jobs: usize,
-    /// Seconds an observation waits before it fails.
+    /// Seconds an observation waits before it fails (1 to 600).
     #[arg(long, default_value_t = 5)]
     timeout: u64,
 }
 
+/// `--timeout`: 0 would fail every observation at once; beyond ten minutes a case looks
+/// hung, and a huge value would overflow the clock when the deadline is computed.
+const TIMEOUT_SECS: RangeInclusive<u64> = 1..=600;
+/// `--jobs`: every case holds a process, namespaces and a copy of the submission.
+const JOBS: RangeInclusive<usize> = 1..=64;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let out = Out::default();
     match cli.command {
         Command::Reference {
             program,
             role,
             addr,
         } => reference(&program, &role, addr),
-        Command::List => list(),
-        Command::Run(args) => match run(args) {
+        Command::List => list(&out),
+        Command::Run(args) => match run(args, &out) {
             Ok(code) => ExitCode::from(code),
-            Err(message) => {
-                eprintln!("sockcheck: {message}");
-                ExitCode::from(2)
-            }
+            Err(message) => refuse(&message),
         },
+    }
+}
+
+/// A bad invocation: one line on stderr, exit status 2. A write error is ignored: a closed
+/// stderr leaves nobody to tell.
+fn refuse(message: &str) -> ExitCode {
+    let _ = writeln!(io::stderr(), "sockcheck: {message}");
+    ExitCode::from(2)
+}
+
+/// Standard output that a closed pipe silences: once a write fails (`sockcheck run | head
+/// -1`), nothing more is printed, where `println!` would panic. The cases still run to the
+/// end: their results still go to `--json` and the exit status.
+#[derive(Default)]
+struct Out {
+    closed: AtomicBool,
+}
+
+impl Out {
+    fn print(&self, text: &str) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut stdout = io::stdout().lock();
+        if stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn line(&self, text: &str) {
+        self.print(&format!("{text}\n"));
     }
 }
 
 fn reference(program: &str, role: &str, addr: Option<SocketAddr>) -> ExitCode {
     let role = match role.parse::<Role>() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("sockcheck: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return refuse(&e.to_string()),
     };
     match sockref::run(program, role, addr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sockcheck reference: {e}");
+            let _ = writeln!(io::stderr(), "sockcheck reference: {e}");
             ExitCode::from(1)
         }
     }
@@ -109,29 +149,91 @@ fn catalog() -> Result<Catalog, String> {
     Catalog::embedded().map_err(|e| format!("the built-in suites are broken: {e}"))
 }
 
-fn list() -> ExitCode {
+fn list(out: &Out) -> ExitCode {
     let catalog = match catalog() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("sockcheck: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return refuse(&e),
     };
     for suite in &catalog.suites {
-        println!("{}  ({}, {})", suite.info.id, suite.title, suite.info.addr);
+        out.line(&format!(
+            "{}  ({}, {})",
+            suite.info.id, suite.title, suite.info.addr
+        ));
         for case in &suite.cases {
-            println!(
+            out.line(&format!(
                 "  {:<6} {:<28} {}",
                 case.role.to_string(),
                 case.name,
                 case.about
-            );
+            ));
         }
     }
     ExitCode::SUCCESS
 }
 
-fn run(args: RunArgs) -> Result<u8, String> {
+/// Refuses options the run cannot honour, before anything is planned.
+fn check_options(args: &RunArgs) -> Result<(), String> {
+    if !TIMEOUT_SECS.contains(&args.timeout) {
+        return Err(format!(
+            "--timeout must be {} to {} seconds, not {}",
+            TIMEOUT_SECS.start(),
+            TIMEOUT_SECS.end(),
+            args.timeout
+        ));
+    }
+    if !JOBS.contains(&args.jobs) {
+        return Err(format!(
+            "--jobs must be {} to {}, not {}",
+            JOBS.start(),
+            JOBS.end(),
+            args.jobs
+        ));
+    }
+    for (flag, command) in [("--server", &args.server), ("--client", &args.client)] {
+        if command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err(format!("{flag} is an empty command"));
+        }
+    }
+    Ok(())
+}
+
+/// Why a plan would check nothing, if it would: every case lacks a command for its role.
+/// `how` says how a role's command is given (`--server`, or a line of the manifest).
+fn nothing_to_check(jobs: &[Job], how: &dyn Fn(Role) -> String) -> Option<String> {
+    if jobs.iter().any(|j| j.spec.is_some()) {
+        return None;
+    }
+    let mut needs: BTreeMap<&str, Vec<Role>> = BTreeMap::new();
+    for job in jobs {
+        let roles = needs.entry(job.suite.info.id.as_str()).or_default();
+        if !roles.contains(&job.case.role) {
+            roles.push(job.case.role);
+        }
+    }
+    let reasons: Vec<String> = needs
+        .iter()
+        .map(|(id, roles)| {
+            // Every case was skipped, so the roles given are those its cases do not play.
+            let given = [Role::Server, Role::Client]
+                .into_iter()
+                .find(|r| !roles.contains(r))
+                .map_or_else(|| "runnable".to_string(), |r| r.to_string());
+            let need: Vec<String> = roles.iter().map(|r| how(*r)).collect();
+            format!(
+                "{id} has no {given} cases: nothing would be checked (its cases need {})",
+                need.join(" and ")
+            )
+        })
+        .collect();
+    Some(if reasons.is_empty() {
+        "no cases: nothing would be checked".to_string()
+    } else {
+        reasons.join("; ")
+    })
+}
+
+fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
+    check_options(&args)?;
     let catalog = catalog()?;
     let known = catalog.ids();
     for id in &args.ids {
@@ -142,7 +244,8 @@ fn run(args: RunArgs) -> Result<u8, String> {
             ));
         }
     }
-    let jobs = if let Some(dir) = &args.dir {
+    // The plan, and the folder copied for every case, which must be small enough.
+    let (jobs, folder) = if let Some(dir) = &args.dir {
         let path = dir.join("sockcheck.toml");
         let mut impls = manifest::load(&path, &known).map_err(|e| e.to_string())?;
         if !args.ids.is_empty() {
@@ -156,7 +259,13 @@ fn run(args: RunArgs) -> Result<u8, String> {
         if let Some(addr) = args.addr {
             impls.values_mut().for_each(|i| i.addr = Some(addr));
         }
-        batch::plan_implementations(&catalog, &impls, Some(dir))
+        let jobs = batch::plan_implementations(&catalog, &impls, Some(dir));
+        if let Some(why) = nothing_to_check(&jobs, &|role| {
+            format!("`{role} = \"...\"` in `{}`", path.display())
+        }) {
+            return Err(why);
+        }
+        (jobs, Some(dir.clone()))
     } else if args.server.is_some() || args.client.is_some() {
         let [id] = args.ids.as_slice() else {
             return Err("--server/--client check one program: name it, e.g. `sockcheck run echo2 --server \"python3 server.py\"`".into());
@@ -168,7 +277,12 @@ fn run(args: RunArgs) -> Result<u8, String> {
         };
         let cwd =
             std::env::current_dir().map_err(|e| format!("cannot read the current folder: {e}"))?;
-        batch::plan_implementations(&catalog, &BTreeMap::from([(id.clone(), imp)]), Some(&cwd))
+        let jobs =
+            batch::plan_implementations(&catalog, &BTreeMap::from([(id.clone(), imp)]), Some(&cwd));
+        if let Some(why) = nothing_to_check(&jobs, &|role| format!("--{role}")) {
+            return Err(why);
+        }
+        (jobs, Some(cwd))
     } else {
         if args.addr.is_some() {
             return Err("--addr goes with --server/--client or --dir".into());
@@ -180,18 +294,28 @@ fn run(args: RunArgs) -> Result<u8, String> {
         };
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this program's path: {e}"))?;
-        batch::plan_reference(&catalog, &ids, &exe)
+        (batch::plan_reference(&catalog, &ids, &exe), None)
     };
-    if args.jobs == 0 {
-        return Err("--jobs must be at least 1".into());
+    if let Some(folder) = &folder {
+        workdir::check(folder)?;
     }
+    // Opened now, so that a path that cannot be written is refused before the run, not
+    // after it with the results lost.
+    let mut json = match &args.json {
+        Some(path) => Some((
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
+            path,
+        )),
+        None => None,
+    };
     let timing = Timing {
-        observe: Duration::from_secs(args.timeout.max(1)),
+        observe: Duration::from_secs(args.timeout),
         ..Timing::default()
     };
     let started = Instant::now();
     let results = batch::run(&jobs, args.jobs, &timing, &|r: &CaseResult| {
-        println!("{}", report::case_line(r))
+        out.line(&report::case_line(r))
     });
     let wall = started.elapsed();
     let troubled: Vec<&CaseResult> = results
@@ -199,13 +323,13 @@ fn run(args: RunArgs) -> Result<u8, String> {
         .filter(|r| !matches!(r.outcome.verdict, Verdict::Pass | Verdict::Skipped))
         .collect();
     for r in troubled {
-        println!();
-        print!("{}", report::details(r));
+        out.line("");
+        out.print(&report::details(r));
     }
-    println!();
-    println!("{}", report::summary(&results, wall));
-    if let Some(path) = &args.json {
-        std::fs::write(path, report::json(&results) + "\n")
+    out.line("");
+    out.line(&report::summary(&results, wall));
+    if let Some((file, path)) = &mut json {
+        file.write_all((report::json(&results) + "\n").as_bytes())
             .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     }
     Ok(report::exit_code(&results) as u8)

@@ -4,7 +4,11 @@
 mod common;
 
 use assert_cmd::Command;
-use std::time::Instant;
+use std::io::Read;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
 
 fn sockcheck() -> Command {
     Command::new(common::sockcheck_exe())
@@ -14,11 +18,39 @@ fn stdout_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `cmd` expecting a refusal before any case: exit status 2, nothing on stdout, and
+/// one line on stderr, `sockcheck: ...`, which is returned.
+fn refused(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}{}", stdout_of(&out));
+    assert_eq!(stdout_of(&out), "", "nothing runs before a refusal");
+    assert!(
+        err.starts_with("sockcheck: ") && err.lines().count() == 1,
+        "one line: {err}"
+    );
+    err
+}
+
+/// A folder that would take 65 MiB to copy: a sparse file, whose length is what counts.
+fn big_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::File::create(dir.path().join("video.mp4"))
+        .and_then(|f| f.set_len(65 << 20))
+        .expect("a sparse file");
+    dir
+}
+
+/// The folder as sockcheck names it (the current folder comes back canonical).
+fn shown(dir: &Path) -> String {
+    dir.canonicalize().expect("canonical").display().to_string()
+}
+
 #[test]
-fn the_reference_passes_every_suite_within_its_silence_windows_plus_two_seconds() {
-    let started = Instant::now();
+fn the_reference_passes_every_suite_without_reaching_a_deadline() {
+    // No wall-clock bound (a loaded machine stretches any run): a passing run that waited
+    // only for its declared silence windows reached no deadline, and the summary says so.
     let out = sockcheck().arg("run").output().expect("runs");
-    let wall = started.elapsed();
     let text = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     let catalog = common::catalog();
@@ -28,23 +60,20 @@ fn the_reference_passes_every_suite_within_its_silence_windows_plus_two_seconds(
         cases,
         "{text}"
     );
-    let silence: std::time::Duration = catalog
+    let silence: Duration = catalog
         .suites
         .iter()
         .flat_map(|s| s.cases.iter().map(|c| c.silence()))
         .sum();
-    assert!(silence > std::time::Duration::ZERO);
-    assert!(
-        wall <= silence + std::time::Duration::from_secs(2),
-        "took {wall:?}, silence windows {silence:?}"
-    );
+    assert!(silence > Duration::ZERO);
     let summary = text.lines().last().unwrap_or_default();
     assert!(
         summary.contains(&format!("{cases} cases: {cases} passed"))
             && summary.contains(&format!(
                 "declared silence windows: {:.2}s",
                 silence.as_secs_f64()
-            )),
+            ))
+            && summary.contains("deadlines reached: 0"),
         "{summary}"
     );
 }
@@ -190,5 +219,167 @@ fn list_names_every_program_and_case() {
         for case in &suite.cases {
             assert!(text.contains(&case.name), "{text}");
         }
+    }
+}
+
+#[test]
+fn a_program_with_no_case_for_the_given_role_is_refused() {
+    let err = refused(sockcheck().args(["run", "recv-block", "--client", "python3 c.py"]));
+    assert!(
+        err.contains("recv-block has no client cases") && err.contains("--server"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("sockcheck.toml"),
+        "[recv-block]\nclient = \"python3 c.py\"\n",
+    )
+    .expect("write");
+    let err = refused(sockcheck().args(["run", "--dir"]).arg(dir.path()));
+    assert!(
+        err.contains("recv-block has no client cases") && err.contains("`server = "),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_command_is_refused() {
+    let err = refused(sockcheck().args(["run", "echo1", "--server", ""]));
+    assert!(err.contains("--server is an empty command"), "{err}");
+    let err = refused(sockcheck().args(["run", "echo1", "--client", "   "]));
+    assert!(err.contains("--client is an empty command"), "{err}");
+}
+
+#[test]
+fn timeout_and_jobs_out_of_range_are_refused_naming_the_range() {
+    for (flag, value, range) in [
+        ("--timeout", "0", "1 to 600 seconds"),
+        ("--timeout", "601", "1 to 600 seconds"),
+        ("--timeout", "18446744073709551615", "1 to 600 seconds"),
+        ("--jobs", "0", "1 to 64"),
+        ("--jobs", "65", "1 to 64"),
+    ] {
+        let err = refused(sockcheck().args(["run", "echo1", flag, value]));
+        assert!(err.contains(flag) && err.contains(range), "{err}");
+    }
+}
+
+#[test]
+fn a_json_path_that_cannot_be_written_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no/such/folder/x.json");
+    let err = refused(sockcheck().args(["run", "echo1", "--json"]).arg(&missing));
+    assert!(
+        err.contains(&missing.display().to_string()) && err.contains("No such file"),
+        "{err}"
+    );
+    let err = refused(sockcheck().args(["run", "echo1", "--json"]).arg(dir.path()));
+    assert!(
+        err.contains(&dir.path().display().to_string()) && err.contains("directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_folder_too_large_to_copy_is_refused_before_the_first_case() {
+    let big = big_folder();
+    std::fs::write(
+        big.path().join("sockcheck.toml"),
+        "[echo1]\nserver = \"python3 s.py\"\n",
+    )
+    .expect("write");
+    let from_dir = refused(sockcheck().args(["run", "--dir"]).arg(big.path()));
+    let from_cwd = refused(sockcheck().current_dir(big.path()).args([
+        "run",
+        "echo1",
+        "--server",
+        "python3 s.py",
+    ]));
+    for (err, folder) in [
+        (from_dir, big.path().display().to_string()),
+        (from_cwd, shown(big.path())),
+    ] {
+        assert!(err.contains(&folder), "{err}");
+        assert!(
+            err.contains("65.0 MiB") && err.contains("64 MiB"),
+            "size and limit: {err}"
+        );
+        assert!(
+            err.contains(".git, __pycache__, target, node_modules, .venv"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_case_run_from_the_temp_folder_does_not_copy_its_own_copy() {
+    // Cases run in `$TMPDIR/sockcheck-iut-*`: with TMPDIR inside the current folder (as
+    // when sockcheck runs from /tmp), every copy lies inside the folder it copies.
+    let here = tempfile::tempdir().expect("temp dir");
+    std::fs::write(here.path().join("server.py"), "print('hi')\n").expect("write");
+    // Outside `here`, so the record is not copied along.
+    let record_dir = tempfile::tempdir().expect("temp dir");
+    let record = record_dir.path().join("found");
+    let command = format!(
+        "find . -name 'sockcheck-iut-*' >> '{}'; python3 -c 'import sys; sys.exit(3)'",
+        record.display()
+    );
+    let out = sockcheck()
+        .current_dir(here.path())
+        .env("TMPDIR", here.path())
+        .args(["run", "echo1", "--server", &command])
+        .output()
+        .expect("runs");
+    let text = stdout_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains("ERROR "),
+        "every copy is made and the cases run: {text}"
+    );
+    let found = std::fs::read_to_string(&record).expect("the server command ran");
+    assert_eq!(found, "", "case folders were copied into a case's folder");
+}
+
+/// Runs sockcheck with its stdout a pipe closed at once; returns its exit status and
+/// stderr, or fails if it does not end within a minute.
+fn with_stdout_closed(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(common::sockcheck_exe())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    drop(child.stdout.take());
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    // Its stderr ends when it exits, which the channel's deadline bounds.
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(err) => (child.wait().expect("waits").code(), err),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still runs a minute after its stdout was closed");
+        }
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_list_and_run_quietly() {
+    for args in [&["list"][..], &["run", "recv-partial"]] {
+        let (code, err) = with_stdout_closed(args);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(err, "", "{args:?}");
+        assert_eq!(code, Some(0), "{args:?}: {err}");
     }
 }
