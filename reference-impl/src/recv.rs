@@ -54,47 +54,99 @@ pub fn recv_eof_server(listener: Listener, out: &mut impl Write) -> Result<(), E
 mod tests {
     use std::io::Write;
     use std::net::TcpStream;
+    use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
     use std::thread;
     use std::time::Duration;
 
     use super::*;
 
-    type Server = fn(Listener, &mut Vec<u8>) -> Result<(), Error>;
+    /// How long a step may take before the test fails: generous, as it is only reached
+    /// when something is wrong.
+    const DEADLINE: Duration = Duration::from_secs(5);
 
-    /// Starts `server` on a free port and returns a client connected to it with the
-    /// server's thread, which yields what the server printed.
-    fn start(server: Server) -> (TcpStream, thread::JoinHandle<Result<Vec<u8>, Error>>) {
+    /// A server's stdout that forwards every write through a channel, so a test can wait
+    /// for what the server prints as it prints it.
+    struct Forward(Sender<Vec<u8>>);
+
+    impl Write for Forward {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            // The test may have stopped listening; the server's output is then unwanted.
+            let _ = self.0.send(buf.to_vec());
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    type Server = fn(Listener, &mut Forward) -> Result<(), Error>;
+
+    /// Starts `server` on a free port and returns a client connected to it, what the
+    /// server prints, and its thread.
+    fn start(
+        server: Server,
+    ) -> (
+        TcpStream,
+        Receiver<Vec<u8>>,
+        thread::JoinHandle<Result<(), Error>>,
+    ) {
         let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr();
-        let handle = thread::spawn(move || {
-            let mut out = Vec::new();
-            server(listener, &mut out).map(|()| out)
-        });
-        (TcpStream::connect(addr).unwrap(), handle)
+        let (tx, rx) = mpsc::channel();
+        let handle = thread::spawn(move || server(listener, &mut Forward(tx)));
+        (TcpStream::connect(addr).unwrap(), rx, handle)
+    }
+
+    /// Collects what the server prints until it has printed `expected` (or the deadline).
+    fn expect_printed(printed: &Receiver<Vec<u8>>, expected: &[u8]) {
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            match printed.recv_timeout(DEADLINE) {
+                Ok(bytes) => got.extend(bytes),
+                Err(e) => panic!("waiting for {expected:?}: {e:?}, got {got:?}"),
+            }
+        }
+        assert_eq!(got, expected);
+    }
+
+    /// Everything the server prints, once it has finished.
+    fn all_printed(printed: &Receiver<Vec<u8>>) -> Vec<u8> {
+        printed.iter().flatten().collect()
     }
 
     #[test]
     fn recv_partial_takes_what_each_recv_allows() {
-        let (mut client, server) = start(recv_partial_server);
+        let (mut client, printed, server) = start(recv_partial_server);
         client.write_all(b"hello").unwrap();
-        assert_eq!(server.join().unwrap().unwrap(), b"b'he'\nb'll'\nb'o'\n");
+        server.join().unwrap().unwrap();
+        assert_eq!(all_printed(&printed), b"b'he'\nb'll'\nb'o'\n");
     }
 
     #[test]
     fn recv_block_waits_for_the_close() {
-        let (mut client, server) = start(recv_block_server);
+        let (mut client, printed, server) = start(recv_block_server);
         client.write_all(b"hello").unwrap();
-        thread::sleep(Duration::from_millis(200));
-        assert!(!server.is_finished(), "the second recv must block");
+        expect_printed(&printed, b"b'hello'\n111\n");
+        // A declared silence window, the only deliberate wait: the second recv must block
+        // while the client is connected and quiet, so nothing more is printed meanwhile.
+        assert_eq!(
+            printed.recv_timeout(Duration::from_millis(300)),
+            Err(RecvTimeoutError::Timeout),
+            "the second recv must block"
+        );
         drop(client);
-        assert_eq!(server.join().unwrap().unwrap(), b"b'hello'\n111\n222\n");
+        expect_printed(&printed, b"222\n");
+        server.join().unwrap().unwrap();
+        assert_eq!(all_printed(&printed), b"");
     }
 
     #[test]
     fn recv_eof_returns_empty_after_the_close() {
-        let (mut client, server) = start(recv_eof_server);
+        let (mut client, printed, server) = start(recv_eof_server);
         client.write_all(b"hello").unwrap();
         drop(client);
-        assert_eq!(server.join().unwrap().unwrap(), b"b'hello'\nb''\nb''\n");
+        server.join().unwrap().unwrap();
+        assert_eq!(all_printed(&printed), b"b'hello'\nb''\nb''\n");
     }
 }
