@@ -52,6 +52,7 @@ pub fn plan_reference(catalog: &Catalog, ids: &[String], exe: &Path) -> Vec<Job>
         Some(IutSpec {
             command: reference_command(exe, &suite.info.id, role),
             workdir: None,
+            isolation: Default::default(),
         })
     })
 }
@@ -73,6 +74,7 @@ pub fn plan_implementations(
         Some(IutSpec {
             command,
             workdir: workdir.map(PathBuf::from),
+            isolation: Default::default(),
         })
     });
     for job in &mut jobs {

@@ -7,11 +7,13 @@
 //! title = "echo1: one client, one message (第一版)"
 //! addr = "127.0.0.1:8080"      # the tutorial's address, the default for every role
 //! prompts = []                  # stripped from printed lines wherever they appear
+//! tolerate = []                 # deviations the contract accepts as non-strict
 //! ```
 
 use crate::engine::ProgramInfo;
 use crate::fixture::Fixture;
 use crate::script::{self, Case, Role};
+use crate::tolerance::Tolerance;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +29,8 @@ struct ProgramToml {
     addr: String,
     #[serde(default)]
     prompts: Vec<String>,
+    #[serde(default)]
+    tolerate: Vec<String>,
 }
 
 /// One program's suite.
@@ -131,6 +135,19 @@ impl Catalog {
                 path: format!("suites/{id}/program.toml"),
                 message: format!("bad address `{}` (HOST:PORT)", toml.addr),
             })?;
+            let tolerances = toml
+                .tolerate
+                .iter()
+                .map(|t| {
+                    Tolerance::from_id(t).ok_or_else(|| CatalogError::Bad {
+                        path: format!("suites/{id}/program.toml"),
+                        message: format!(
+                            "unknown tolerance `{t}` (known: {})",
+                            Tolerance::ALL.map(Tolerance::id).join(", ")
+                        ),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             cases.sort_by(|a, b| (a.role.to_string(), &a.name).cmp(&(b.role.to_string(), &b.name)));
             let fixtures = cases
                 .iter()
@@ -145,6 +162,7 @@ impl Catalog {
                     id: id.clone(),
                     addr,
                     prompts: toml.prompts,
+                    tolerances,
                 },
                 title: toml.title,
                 cases,

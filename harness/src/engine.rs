@@ -1,17 +1,23 @@
 //! Runs one case against one implementation: plays the peer step by step, records the
-//! transcript, and (checking) compares every observation with the fixture the moment it
-//! can: complete when what arrived equals the expected event, failed as soon as it
-//! diverges, failed at the deadline when nothing comes. Recording (no fixture yet) waits
+//! transcript, and (checking) compares every observation with the fixture's value the
+//! moment it can: complete when what arrived equals the expected event, failed as soon as
+//! it diverges, failed at the deadline when nothing comes. Recording (no fixture yet) waits
 //! for the implementation to go quiet instead.
+//!
+//! The step loop knows no family of steps: each step runs itself against a [`Ctx`] (the
+//! session, the deadlines, what the run has done so far). After the last step, bytes the
+//! program sent that no step read fail the case.
 
 use crate::fixture::{self, Fixture};
 use crate::hints::{self, Evidence, Hint, Symptom};
 use crate::iut::{describe_status, IutSpec};
-use crate::payload::{self, Expected};
+use crate::observation::{ExitStatus, Observation};
 use crate::sandbox;
-use crate::script::{Case, Step};
-use crate::session::{ConnectError, Interest, Session};
-use crate::stdout;
+use crate::script::Case;
+use crate::session::Session;
+use crate::stdout::Printed;
+use crate::steps::{tcp, tcp::PeerEnd, Step};
+use crate::tolerance::Tolerance;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -80,8 +86,10 @@ impl Default for Timing {
 pub struct ProgramInfo {
     pub id: String,
     pub addr: SocketAddr,
-    /// Prompts stripped from printed lines wherever they appear.
+    /// Prompts stripped from printed lines wherever they appear, besides those learned.
     pub prompts: Vec<String>,
+    /// Deviations its contract accepts as non-strict.
+    pub tolerances: Vec<Tolerance>,
 }
 
 /// Everything a run found out.
@@ -92,10 +100,14 @@ pub struct Outcome {
     /// One line: what went wrong, or why it is non-strict.
     pub message: Option<String>,
     pub hint: Option<Hint>,
-    /// The last lines the implementation wrote to stderr.
+    /// The last lines the implementation wrote to stderr (each an excerpt).
     pub stderr_tail: String,
+    /// The last events of the run's trace, as wire-log lines.
+    pub wire_log: Vec<String>,
     pub duration: Duration,
-    /// Remarks about how the run was made (isolation).
+    /// How many waits ran into their deadline: none in a passing run.
+    pub deadlines: u32,
+    /// Remarks about how the run was made (isolation, output).
     pub notes: Vec<String>,
 }
 
@@ -108,7 +120,9 @@ impl Outcome {
             message,
             hint: None,
             stderr_tail: String::new(),
+            wire_log: Vec::new(),
             duration: Duration::ZERO,
+            deadlines: 0,
             notes: Vec::new(),
         }
     }
@@ -137,7 +151,7 @@ pub fn run(
     );
     let joined = std::thread::Builder::new()
         .name(format!("case {}/{}", case.program, case.name))
-        .spawn(move || Runner::new(&case, &program, &mode, &timing).run(&spec))
+        .spawn(move || run_here(&case, &program, &spec, &mode, &timing))
         .map_err(|e| format!("cannot start the case's thread: {e}"))
         .and_then(|handle| {
             handle.join().map_err(|panic| {
@@ -155,27 +169,28 @@ pub fn run(
 }
 
 /// How one step ended.
-enum StepEnd {
+pub(crate) enum StepEnd {
     /// Done; the observed value, for observations.
-    Ok(Option<String>),
+    Ok(Option<Observation>),
     /// Observed something the fixture does not have, but which the contract tolerates.
     NonStrict {
-        observed: String,
+        observed: Observation,
         why: String,
         hint: Hint,
     },
     Fail(Failure),
 }
 
-struct Failure {
-    observed: Option<String>,
-    message: String,
-    symptom: Symptom,
-    verdict: Verdict,
+pub(crate) struct Failure {
+    /// What the transcript shows after `=>` for the failed step.
+    pub observed: Option<String>,
+    pub message: String,
+    pub symptom: Symptom,
+    pub verdict: Verdict,
 }
 
 impl Failure {
-    fn new(symptom: Symptom, observed: Option<String>, message: String) -> Failure {
+    pub fn new(symptom: Symptom, observed: Option<String>, message: String) -> Failure {
         Failure {
             observed,
             message,
@@ -184,7 +199,8 @@ impl Failure {
         }
     }
 
-    fn harness(message: String) -> Failure {
+    /// The harness could not do its part: an error, not the program's failure.
+    pub fn harness(message: String) -> Failure {
         Failure {
             observed: None,
             message,
@@ -194,128 +210,101 @@ impl Failure {
     }
 }
 
-struct Runner<'a> {
-    case: &'a Case,
-    program: &'a ProgramInfo,
-    mode: &'a Mode,
-    timing: &'a Timing,
-    session: Session,
-    /// Index of the first printed line no `stdout` step has looked at yet.
-    stdout_cursor: usize,
-    /// Connections the peer half-closed or closed.
-    peer_ended: Vec<String>,
+/// What a step runs against: the session and what the run has done so far.
+pub(crate) struct Ctx<'a> {
+    pub case: &'a Case,
+    pub program: &'a ProgramInfo,
+    pub spec: &'a IutSpec,
+    pub timing: &'a Timing,
+    pub recording: bool,
+    pub session: Session,
+    /// The fixture's printed lines, in order (checking).
+    pub expected_lines: Vec<String>,
+    /// `stdout` steps done so far.
+    pub stdout_done: usize,
+    /// A line was written to the program's stdin.
+    pub stdin_used: bool,
+    /// Connections the peer ended, and how, in order.
+    pub peer_ends: Vec<(String, PeerEnd)>,
     /// Connections opened so far, in order.
-    opened: Vec<String>,
+    pub opened: Vec<String>,
     /// The case has a network namespace of its own (every listener there is the program's).
-    private_network: bool,
+    pub private_network: bool,
 }
 
-impl<'a> Runner<'a> {
-    fn new(case: &'a Case, program: &'a ProgramInfo, mode: &'a Mode, timing: &'a Timing) -> Self {
-        Runner {
-            case,
-            program,
-            mode,
-            timing,
-            session: Session::new(program.addr),
-            stdout_cursor: 0,
-            peer_ended: Vec::new(),
-            opened: Vec::new(),
-            private_network: false,
+impl Ctx<'_> {
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.timing.observe
+    }
+
+    /// A fresh stdout matcher for the program, from the fixture's lines.
+    pub fn new_printed(&self) -> Printed {
+        if self.recording {
+            Printed::recording(self.program.prompts.clone())
+        } else {
+            Printed::expecting(self.expected_lines.clone(), self.program.prompts.clone())
         }
     }
 
-    fn run(mut self, spec: &IutSpec) -> Outcome {
-        let mut outcome = Outcome::new(Verdict::Pass, None);
-        let expectations = match self.mode {
-            Mode::Check(fixture) => match fixture.expectations(self.case) {
-                Ok(e) => e,
-                Err(stale) => {
-                    return Outcome::error(format!(
-                        "the fixture does not belong to this case ({stale}): record it again"
-                    ))
-                }
-            },
-            Mode::Record => vec![None; self.case.steps.len()],
-        };
-        let isolation = match sandbox::enter(self.program.addr) {
-            Ok(iso) => iso,
-            Err(e) => return Outcome::error(format!("cannot isolate the case: {e}")),
-        };
-        outcome.notes.extend(isolation.note());
-        self.private_network = isolation.is_private();
-        for (index, step) in self.case.steps.iter().enumerate() {
-            let expected = expectations[index].as_deref();
-            let next_stdout = expectations[index + 1..]
-                .iter()
-                .zip(&self.case.steps[index + 1..])
-                .find(|(_, s)| matches!(s, Step::Stdout))
-                .and_then(|(e, _)| e.clone());
-            match self.step(step, expected, next_stdout.as_deref(), spec) {
-                StepEnd::Ok(observed) => outcome
-                    .transcript
-                    .push(fixture::line(step, observed.as_deref())),
-                StepEnd::NonStrict {
-                    observed,
-                    why,
-                    hint,
-                } => {
-                    outcome
-                        .transcript
-                        .push(fixture::line(step, Some(&observed)));
-                    outcome.verdict = outcome.verdict.max(Verdict::NonStrict);
-                    outcome.message = Some(why);
-                    outcome.hint = Some(hint);
-                }
-                StepEnd::Fail(mut failure) => {
-                    let value = match (&failure.observed, step.is_observation()) {
-                        (Some(o), true) => o.clone(),
-                        (Some(o), false) => format!("failed: {o}"),
-                        (None, _) => "failed".to_string(),
-                    };
-                    outcome.transcript.push(fixture::line(step, Some(&value)));
-                    if let (Step::Stdout, Verdict::Fail, Some(want)) =
-                        (step, failure.verdict, expected)
-                    {
-                        if self.printed_once_closed(want) {
-                            failure.symptom = Symptom::PrintedOnlyAtExit;
-                            failure
-                                .message
-                                .push_str("; it was printed only when the program exited");
-                        }
-                    }
-                    outcome.hint = hints::diagnose(&Evidence {
-                        role: self.case.role,
-                        step,
-                        symptom: failure.symptom.clone(),
-                        peer_ended: self.peer_ended_for(step),
-                        stdin_closed: self.session.iut.as_ref().is_some_and(|i| i.stdin_closed()),
-                        first_connection: match step.conn() {
-                            Some(c) => self.opened.first().is_none_or(|f| f == c),
-                            None => self.opened.is_empty(),
-                        },
-                        stderr: &self.stderr_tail(),
-                    });
-                    outcome.verdict = failure.verdict;
-                    outcome.message =
-                        Some(format!("step {} `{step}`: {}", index + 1, failure.message));
-                    break;
-                }
-            }
+    pub fn peer_ended(&mut self, conn: &str, how: PeerEnd) {
+        self.peer_ends.push((conn.to_string(), how));
+    }
+
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.session
+            .iut
+            .as_ref()
+            .and_then(|i| i.status)
+            .map(ExitStatus::from_std)
+    }
+
+    pub fn status_word(&self) -> String {
+        self.session
+            .iut
+            .as_ref()
+            .and_then(|i| i.status)
+            .map(describe_status)
+            .unwrap_or_else(|| "running".into())
+    }
+
+    pub fn exit_phrase(&self) -> String {
+        match self.session.iut.as_ref().and_then(|i| i.status) {
+            Some(s) => format!("exited with status {}", describe_status(s)),
+            None => "is still running".into(),
         }
+    }
+
+    pub fn last_exception(&self) -> Option<String> {
+        self.session
+            .iut
+            .as_ref()
+            .and_then(|i| i.err.last_exception())
+    }
+
+    /// Whether the implementation exits within the grace period (a connection dropped
+    /// unanswered is often the listener closing as the program ends).
+    pub fn exits_soon(&mut self) -> bool {
+        let until = Instant::now() + self.timing.grace;
+        self.session
+            .wait_until(until, &|_| Vec::new(), |s| s.exited().then_some(()))
+            .is_some()
+    }
+
+    /// After a `stdout` step failed: closes the program's input and connections, lets it
+    /// exit (within the grace period), and tells whether the expected line came then.
+    pub fn printed_once_closed(&mut self, ordinal: usize) -> bool {
+        if let Some(iut) = &mut self.session.iut {
+            iut.close_stdin();
+        }
+        self.session.conns.clear();
+        let until = Instant::now() + self.timing.grace;
+        self.session
+            .wait_until(until, &|_| Vec::new(), |s| s.exited().then_some(()));
         self.session.teardown();
-        outcome.stderr_tail = self.stderr_tail();
-        if let Some(iut) = &self.session.iut {
-            if iut.out.truncated {
-                outcome.notes.push(format!(
-                    "stdout was cut after {} MiB ({} bytes printed in all)",
-                    crate::iut::STDOUT_CAP >> 20,
-                    iut.out.bytes
-                ));
-            }
-        }
-        drop(isolation);
-        outcome
+        self.session
+            .iut
+            .as_ref()
+            .is_some_and(|i| i.out.matched(ordinal).is_some())
     }
 
     fn stderr_tail(&self) -> String {
@@ -326,707 +315,156 @@ impl<'a> Runner<'a> {
             .unwrap_or_default()
     }
 
-    fn peer_ended_for(&self, step: &Step) -> bool {
-        match step.conn() {
-            Some(c) => self.peer_ended.iter().any(|e| e == c),
-            None => !self.peer_ended.is_empty(),
-        }
-    }
-
-    fn deadline(&self) -> Instant {
-        Instant::now() + self.timing.observe
-    }
-
-    fn step(
-        &mut self,
-        step: &Step,
-        expected: Option<&str>,
-        next_stdout: Option<&str>,
-        spec: &IutSpec,
-    ) -> StepEnd {
-        match step {
-            Step::Spawn => match self.session.spawn(spec) {
-                Ok(()) => StepEnd::Ok(None),
-                Err(e) => StepEnd::Fail(Failure::harness(format!(
-                    "cannot start `{}`: {e}",
-                    spec.command
-                ))),
-            },
-            Step::Listen => match self.session.listen() {
-                Ok(()) => StepEnd::Ok(None),
-                Err(e) => StepEnd::Fail(Failure::harness(format!(
-                    "the peer cannot listen on `{}`: {e}",
-                    self.program.addr
-                ))),
-            },
-            Step::Connect(name) => self.connect(name),
-            Step::Accept(name) => self.accept(name),
-            Step::Send { conn, data, split } => self.send(conn, data, *split),
-            Step::Shutdown(name) => {
-                self.peer_ended.push(name.clone());
-                match self.session.conn(name).map(|c| c.shutdown_write()) {
-                    Some(Ok(())) | None => StepEnd::Ok(None),
-                    Some(Err(e)) => StepEnd::Fail(Failure::new(
-                        Symptom::Other,
-                        None,
-                        format!("cannot shut down `{name}`: {e}"),
-                    )),
-                }
-            }
-            Step::Close(name) => {
-                self.peer_ended.push(name.clone());
-                drop(self.session.take_conn(name));
-                StepEnd::Ok(None)
-            }
-            Step::Reset(name) => {
-                self.peer_ended.push(name.clone());
-                match self.session.take_conn(name).map(|c| c.reset()) {
-                    Some(Err(e)) => {
-                        StepEnd::Fail(Failure::harness(format!("cannot reset `{name}`: {e}")))
-                    }
-                    _ => StepEnd::Ok(None),
-                }
-            }
-            Step::Stdin(line) => self.write_stdin(line),
-            Step::StdinClose => {
-                if let Some(iut) = &mut self.session.iut {
-                    iut.close_stdin();
-                }
-                StepEnd::Ok(None)
-            }
-            Step::Peek { conn, bytes } => self.peek(conn, *bytes),
-            Step::Read { conn, bytes } => match (self.mode, expected) {
-                (Mode::Check(_), Some(want)) => match payload::parse(want) {
-                    Ok(want) => self.read_checked(conn, *bytes, &want),
-                    Err(e) => StepEnd::Fail(Failure::harness(format!(
-                        "the fixture's value is unreadable: {e}"
-                    ))),
-                },
-                _ => self.read_recorded(conn, *bytes),
-            },
-            Step::ReadEnd(conn) => self.read_end(conn, expected),
-            Step::Stdout => self.stdout(expected),
-            Step::Quiet(window) => self.quiet(*window, next_stdout),
-            Step::Exit => self.exit(expected),
-        }
-    }
-
-    fn connect(&mut self, name: &str) -> StepEnd {
-        let deadline = Instant::now() + self.timing.connect;
-        // In a private namespace every listening socket is the implementation's: if it
-        // listens and refused us, it listens on another address and will not move.
-        let isolated = self.private_network;
-        let target = self.program.addr;
-        let listens_elsewhere = move || {
-            // A listener that would take our connection may have appeared since the refusal.
-            let listeners = sandbox::tcp_listeners();
-            isolated
-                && !listeners.is_empty()
-                && !listeners.iter().any(|a| {
-                    a.port() == target.port() && (a.ip() == target.ip() || a.ip().is_unspecified())
-                })
+    /// The evidence for a hint about a failure at `step`.
+    fn diagnose(&self, step: &Step, symptom: &Symptom) -> Option<Hint> {
+        let last_exception = self.last_exception();
+        let (peer_ended, served_before) = match step.conn() {
+            Some(c) => (
+                self.peer_ends
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == c)
+                    .map(|(_, h)| *h),
+                self.opened
+                    .iter()
+                    .position(|o| o == c)
+                    .unwrap_or(self.opened.len()),
+            ),
+            None => (self.peer_ends.last().map(|(_, h)| *h), self.opened.len()),
         };
-        match self.session.connect(name, deadline, &listens_elsewhere) {
-            Ok(()) => {
-                self.opened.push(name.to_string());
-                StepEnd::Ok(None)
-            }
-            Err(ConnectError::Exited) => StepEnd::Fail(Failure::new(
-                Symptom::ExitedBeforeConnection,
-                Some(format!("exited {}", self.status_word())),
-                format!(
-                    "the server exited (status {}) and nothing accepts connections on `{}`",
-                    self.status_word(),
-                    self.program.addr
-                ),
-            )),
-            Err(ConnectError::NotListening) => {
-                let listeners = sandbox::tcp_listeners();
-                let where_ = if !self.private_network {
-                    String::new()
-                } else if listeners.is_empty() {
-                    "; it listens nowhere".to_string()
-                } else {
-                    let list: Vec<String> = listeners.iter().map(|a| format!("`{a}`")).collect();
-                    format!("; it listens on {}", list.join(", "))
-                };
-                StepEnd::Fail(Failure::new(
-                    Symptom::NotListening,
-                    None,
-                    format!(
-                        "nothing accepts connections on `{}`{where_}",
-                        self.program.addr
-                    ),
+        hints::diagnose(&Evidence {
+            role: self.case.role,
+            symptom,
+            peer_ended,
+            peer_reset_any: self.peer_ends.iter().any(|(_, h)| *h == PeerEnd::Reset),
+            stdin_closed: self.session.iut.as_ref().is_some_and(|i| i.stdin_closed()),
+            served_before,
+            last_exception: last_exception.as_deref(),
+        })
+    }
+}
+
+/// Runs the case in the calling thread, which enters the case's namespaces.
+fn run_here(
+    case: &Case,
+    program: &ProgramInfo,
+    spec: &IutSpec,
+    mode: &Mode,
+    timing: &Timing,
+) -> Outcome {
+    let mut outcome = Outcome::new(Verdict::Pass, None);
+    let expectations: Vec<Option<Observation>> = match mode {
+        Mode::Check(fixture) => match fixture.expectations(case) {
+            Ok(e) => e,
+            Err(stale) => {
+                return Outcome::error(format!(
+                    "the fixture does not belong to this case ({stale}): record it again"
                 ))
             }
-            Err(ConnectError::Io(e)) => StepEnd::Fail(Failure::new(
-                Symptom::Other,
-                None,
-                format!("cannot connect to `{}`: {e}", self.program.addr),
+        },
+        Mode::Record => vec![None; case.steps.len()],
+    };
+    let isolation = match sandbox::enter(program.addr, spec.isolation) {
+        Ok(iso) => iso,
+        Err(e) => return Outcome::error(format!("cannot isolate the case: {e}")),
+    };
+    outcome.notes.extend(isolation.note());
+    let expected_lines = case
+        .steps
+        .iter()
+        .zip(&expectations)
+        .filter_map(|(_, e)| match e {
+            Some(Observation::Line(l)) => Some(l.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut ctx = Ctx {
+        case,
+        program,
+        spec,
+        timing,
+        recording: matches!(mode, Mode::Record),
+        session: Session::new(program.addr),
+        expected_lines,
+        stdout_done: 0,
+        stdin_used: false,
+        peer_ends: Vec::new(),
+        opened: Vec::new(),
+        private_network: isolation.is_private(),
+    };
+    let mut failed = None;
+    for (index, step) in case.steps.iter().enumerate() {
+        match step.run(&mut ctx, expectations[index].as_ref()) {
+            StepEnd::Ok(observed) => outcome.transcript.push(fixture::line(
+                step,
+                observed.map(|o| o.to_string()).as_deref(),
             )),
-        }
-    }
-
-    fn accept(&mut self, name: &str) -> StepEnd {
-        let deadline = Instant::now() + self.timing.connect;
-        match self.session.accept(name, deadline) {
-            Ok(Some(())) => {
-                self.opened.push(name.to_string());
-                StepEnd::Ok(None)
+            StepEnd::NonStrict {
+                observed,
+                why,
+                hint,
+            } => {
+                outcome
+                    .transcript
+                    .push(fixture::line(step, Some(&observed.to_string())));
+                outcome.verdict = outcome.verdict.max(Verdict::NonStrict);
+                outcome.message = Some(why);
+                outcome.hint = Some(hint);
             }
-            Ok(None) if self.session.exited() => StepEnd::Fail(Failure::new(
-                Symptom::ExitedBeforeConnection,
-                Some(format!("exited {}", self.status_word())),
-                format!(
-                    "the client exited (status {}) without connecting",
-                    self.status_word()
-                ),
-            )),
-            Ok(None) => StepEnd::Fail(Failure::new(
-                Symptom::Other,
-                None,
-                format!(
-                    "the client did not connect to `{}` within {}s",
-                    self.program.addr,
-                    self.timing.connect.as_secs()
-                ),
-            )),
-            Err(e) => StepEnd::Fail(Failure::harness(format!("cannot accept: {e}"))),
-        }
-    }
-
-    /// Whether the implementation exits within the grace period (a connection dropped
-    /// unanswered is often the listener closing as the program ends).
-    fn exits_soon(&mut self) -> bool {
-        let until = Instant::now() + self.timing.grace;
-        self.session
-            .wait_for(until, &|_| Vec::new(), |s| s.exited().then_some(()))
-            .is_some()
-    }
-
-    fn status_word(&self) -> String {
-        self.session
-            .iut
-            .as_ref()
-            .and_then(|i| i.status)
-            .map(describe_status)
-            .unwrap_or_else(|| "running".into())
-    }
-
-    fn send(&mut self, name: &str, data: &[u8], split: Option<usize>) -> StepEnd {
-        let piece = split.unwrap_or(data.len()).max(1);
-        for (i, chunk) in data.chunks(piece).enumerate() {
-            if i > 0 {
-                // Deliberate pacing, so each piece leaves as a segment of its own.
-                let until = Instant::now() + self.timing.pace;
-                self.session
-                    .wait_for(until, &|_| Vec::new(), |_| None::<()>);
-            }
-            let mut sent = 0;
-            let deadline = self.deadline();
-            while sent < chunk.len() {
-                let Some(fd) = self.session.conn(name).map(|c| c.fd()) else {
-                    return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
+            StepEnd::Fail(failure) => {
+                let value = match (&failure.observed, step.is_observation()) {
+                    (Some(o), true) => o.clone(),
+                    (Some(o), false) => format!("failed: {o}"),
+                    (None, _) => "failed".to_string(),
                 };
-                let result =
-                    self.session
-                        .wait_for(deadline, &|_| vec![Interest::Writable(fd)], |s| {
-                            let conn = s.conn(name)?;
-                            match conn.write_some(&chunk[sent..]) {
-                                Ok(0) => None,
-                                other => Some(other),
-                            }
-                        });
-                match result {
-                    Some(Ok(n)) => sent += n,
-                    Some(Err(e)) => {
-                        return StepEnd::Fail(Failure::new(
-                            Symptom::Other,
-                            None,
-                            format!("could not send on `{name}`: the connection is gone ({e})"),
-                        ))
-                    }
-                    None => {
-                        return StepEnd::Fail(Failure::new(
-                            Symptom::Other,
-                            None,
-                            format!(
-                                "could not send on `{name}` within {}s: the implementation does not read",
-                                self.timing.observe.as_secs()
-                            ),
-                        ))
-                    }
-                }
-            }
-        }
-        StepEnd::Ok(None)
-    }
-
-    fn write_stdin(&mut self, line: &[u8]) -> StepEnd {
-        let mut data = line.to_vec();
-        data.push(b'\n');
-        let mut written = 0;
-        let deadline = self.deadline();
-        while written < data.len() {
-            let fd = self.session.iut.as_ref().and_then(|i| i.stdin_fd());
-            let result = self.session.wait_for(
-                deadline,
-                &|_| fd.map(Interest::Writable).into_iter().collect(),
-                |s| match s.iut.as_mut()?.write_stdin(&data[written..]) {
-                    Ok(0) => None,
-                    other => Some(other),
-                },
-            );
-            match result {
-                Some(Ok(n)) => written += n,
-                Some(Err(e)) => {
-                    return StepEnd::Fail(Failure::new(
-                        Symptom::Other,
-                        None,
-                        format!(
-                            "cannot write to its stdin ({e}); the program {}",
-                            self.exit_phrase()
-                        ),
-                    ))
-                }
-                None => {
-                    return StepEnd::Fail(Failure::new(
-                        Symptom::Other,
-                        None,
-                        "its stdin is full: the program does not read its input".into(),
-                    ))
-                }
-            }
-        }
-        StepEnd::Ok(None)
-    }
-
-    fn exit_phrase(&self) -> String {
-        match self.session.iut.as_ref().and_then(|i| i.status) {
-            Some(s) => format!("exited with status {}", describe_status(s)),
-            None => "is still running".into(),
-        }
-    }
-
-    fn peek(&mut self, name: &str, bytes: usize) -> StepEnd {
-        let Some(conn) = self.session.conn(name) else {
-            return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
-        };
-        let fd = conn.fd();
-        let want = bytes.saturating_sub(conn.received.len());
-        if let Err(e) = conn.set_low_water(want) {
-            return StepEnd::Fail(Failure::harness(format!("cannot set SO_RCVLOWAT: {e}")));
-        }
-        let deadline = self.deadline();
-        let ready = self
-            .session
-            .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
-                let c = s.conn(name)?;
-                (c.buffered() >= want).then_some(())
-            });
-        if let Some(c) = self.session.conn(name) {
-            let _ = c.set_low_water(1);
-        }
-        let have = self
-            .session
-            .conn(name)
-            .map(|c| c.buffered() + c.received.len())
-            .unwrap_or(0);
-        match ready {
-            Some(()) => StepEnd::Ok(None),
-            None => StepEnd::Fail(Failure::new(
-                Symptom::Other,
-                None,
-                format!(
-                    "only {have} of {bytes} bytes arrived on `{name}` within {}s",
-                    self.timing.observe.as_secs()
-                ),
-            )),
-        }
-    }
-
-    fn read_checked(&mut self, name: &str, bytes: Option<usize>, want: &Expected) -> StepEnd {
-        let limit = bytes.unwrap_or(want.len());
-        let Some(fd) = self.session.conn(name).map(|c| c.fd()) else {
-            return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
-        };
-        let deadline = self.deadline();
-        self.session
-            .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
-                let c = s.conn(name)?;
-                c.fill(limit);
-                let ready = c.received.len() >= limit
-                    || c.end.is_some()
-                    || !want.admits_prefix(&c.received[..c.received.len().min(limit)]);
-                ready.then_some(())
-            });
-        let Some(conn) = self.session.conn(name) else {
-            return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
-        };
-        let take = conn.received.len().min(limit);
-        let got: Vec<u8> = conn.received.drain(..take).collect();
-        let end = conn.end;
-        let shown = payload::render(&got);
-        if got.len() == limit && want.matches(&got) {
-            return StepEnd::Ok(Some(shown));
-        }
-        let expected = render_expected(want);
-        let (symptom, message) = if !want.admits_prefix(&got) || got.len() == limit {
-            (
-                Symptom::UnexpectedBytes,
-                format!("expected {expected}, got {shown}"),
-            )
-        } else if let (Some(end), true) = (end, got.is_empty() && self.exits_soon()) {
-            (
-                Symptom::ExitedBeforeConnection,
-                format!(
-                    "expected {expected}, but the connection ended ({}) unanswered and the program exited (status {})",
-                    end.word(),
-                    self.status_word()
-                ),
-            )
-        } else if let Some(end) = end {
-            (
-                Symptom::Other,
-                format!(
-                    "expected {expected}, but the connection ended ({}) after {}",
-                    end.word(),
-                    describe_bytes(&got)
-                ),
-            )
-        } else {
-            (
-                Symptom::Other,
-                format!(
-                    "expected {expected}, got {} within {}s",
-                    describe_bytes(&got),
-                    self.timing.observe.as_secs()
-                ),
-            )
-        };
-        let observed = if got.is_empty() {
-            end.map(|e| e.word().to_string())
-                .unwrap_or_else(|| "nothing".into())
-        } else {
-            shown
-        };
-        StepEnd::Fail(Failure::new(symptom, Some(observed), message))
-    }
-
-    fn read_recorded(&mut self, name: &str, bytes: Option<usize>) -> StepEnd {
-        let limit = bytes.unwrap_or(usize::MAX);
-        let Some(fd) = self.session.conn(name).map(|c| c.fd()) else {
-            return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
-        };
-        let deadline = self.deadline();
-        let mut last_len = 0;
-        let mut last_growth = Instant::now();
-        while let Some(conn) = self.session.conn(name) {
-            conn.fill(limit);
-            let len = conn.received.len();
-            if len != last_len {
-                last_len = len;
-                last_growth = Instant::now();
-            }
-            let settled = len > 0 && bytes.is_none() && last_growth.elapsed() >= self.timing.settle;
-            let now = Instant::now();
-            if len >= limit || conn.end.is_some() || settled || now >= deadline {
+                outcome.transcript.push(fixture::line(step, Some(&value)));
+                failed = Some((index, step, failure));
                 break;
             }
-            let wake = if len > 0 && bytes.is_none() {
-                (last_growth + self.timing.settle).min(deadline)
-            } else {
-                deadline
-            };
-            self.session.pump(
-                wake.saturating_duration_since(now),
-                &[Interest::Readable(fd)],
-            );
-        }
-        let Some(conn) = self.session.conn(name) else {
-            return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
-        };
-        let take = conn.received.len().min(limit);
-        let got: Vec<u8> = conn.received.drain(..take).collect();
-        match (got.is_empty(), bytes) {
-            (false, None) => StepEnd::Ok(Some(payload::render(&got))),
-            (false, Some(n)) if got.len() == n => StepEnd::Ok(Some(payload::render(&got))),
-            _ => StepEnd::Fail(Failure::new(
-                Symptom::Other,
-                Some(if got.is_empty() {
-                    "nothing".into()
-                } else {
-                    payload::render(&got)
-                }),
-                format!("recording: {} arrived on `{name}`", describe_bytes(&got)),
-            )),
         }
     }
-
-    fn read_end(&mut self, name: &str, expected: Option<&str>) -> StepEnd {
-        let Some(fd) = self.session.conn(name).map(|c| c.fd()) else {
-            return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
-        };
-        let deadline = self.deadline();
-        let seen = self
-            .session
-            .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
-                let c = s.conn(name)?;
-                c.fill(c.received.len() + 65536);
-                if !c.received.is_empty() {
-                    Some(Err(std::mem::take(&mut c.received)))
-                } else {
-                    c.end.map(Ok)
-                }
-            });
-        let observed = match &seen {
-            Some(Ok(end)) => end.word().to_string(),
-            Some(Err(bytes)) => payload::render(bytes),
-            None => "open".to_string(),
-        };
-        let want = expected.unwrap_or(if matches!(self.mode, Mode::Record) {
-            "eof or reset"
+    if failed.is_none() {
+        // Every byte accounted for: what the program sent that no step read fails the case.
+        let names: Vec<String> = ctx.session.conns.iter().map(|c| c.name.clone()).collect();
+        for name in names {
+            if let Some(failure) = tcp::unread(&mut ctx, &name) {
+                outcome.transcript.push(format!(
+                    "(end of case){}{}",
+                    fixture::ARROW,
+                    failure.observed.clone().unwrap_or_default()
+                ));
+                failed = Some((case.steps.len(), &case.steps[case.steps.len() - 1], failure));
+                break;
+            }
+        }
+    }
+    if let Some((index, step, failure)) = failed {
+        outcome.hint = ctx.diagnose(step, &failure.symptom);
+        outcome.verdict = failure.verdict;
+        outcome.message = Some(if index < case.steps.len() {
+            format!("step {} `{step}`: {}", index + 1, failure.message)
         } else {
-            "?"
+            format!("at the end of the case: {}", failure.message)
         });
-        match seen {
-            Some(Ok(_)) if expected.is_none() || expected == Some(observed.as_str()) => {
-                StepEnd::Ok(Some(observed))
-            }
-            Some(Ok(_)) => StepEnd::Fail(Failure::new(
-                Symptom::Other,
-                Some(observed.clone()),
-                format!("expected the connection to end with {want}, it ended with {observed}"),
-            )),
-            Some(Err(bytes)) => StepEnd::Fail(Failure::new(
-                Symptom::UnexpectedBytes,
-                Some(observed.clone()),
-                format!(
-                    "expected the connection to end ({want}), but {} arrived: {observed}",
-                    describe_bytes(&bytes)
-                ),
-            )),
-            None => StepEnd::Fail(Failure::new(
-                Symptom::StayedOpen,
-                Some(observed),
-                format!(
-                    "expected the connection to end ({want}), it stayed open for {}s",
-                    self.timing.observe.as_secs()
-                ),
-            )),
+    }
+    ctx.session.teardown();
+    outcome.stderr_tail = ctx.stderr_tail();
+    outcome.deadlines = ctx.session.deadlines;
+    outcome.wire_log = ctx.session.trace.last_lines(WIRE_LOG_LINES);
+    if let Some(iut) = &ctx.session.iut {
+        if iut.out.bytes > BIG_OUTPUT {
+            outcome.notes.push(format!(
+                "it printed {} lines ({} MiB) on stdout; the expected lines were looked for among all of them",
+                iut.out.lines,
+                iut.out.bytes >> 20
+            ));
         }
     }
-
-    fn normalised_lines(&self, from: usize) -> Vec<(usize, String)> {
-        let ports = self.session.peer_ports();
-        self.session
-            .iut
-            .as_ref()
-            .map(|iut| {
-                iut.out.lines[from.min(iut.out.lines.len())..]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| {
-                        (
-                            from + i,
-                            stdout::normalise(l, &self.program.prompts, &ports),
-                        )
-                    })
-                    .filter(|(_, l)| !l.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn stdout_closed(&self) -> bool {
-        self.session.iut.as_ref().is_none_or(|i| i.out.eof)
-    }
-
-    fn stdout(&mut self, expected: Option<&str>) -> StepEnd {
-        let want = match (self.mode, expected) {
-            (Mode::Check(_), Some(text)) => match payload::parse(text) {
-                Ok(Expected::Exact(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-                _ => {
-                    return StepEnd::Fail(Failure::harness(format!(
-                        "the fixture's printed line `{text}` is not a quoted string"
-                    )))
-                }
-            },
-            _ => None,
-        };
-        let deadline = self.deadline();
-        loop {
-            let lines = self.normalised_lines(self.stdout_cursor);
-            let hit = lines.iter().find(|(_, l)| match &want {
-                Some(w) => stdout::line_matches(w, l),
-                None => true,
-            });
-            if let Some((i, line)) = hit {
-                self.stdout_cursor = i + 1;
-                let shown = match &want {
-                    Some(w) => w.clone(),
-                    None => line.clone(),
-                };
-                return StepEnd::Ok(Some(payload::render_line(&shown)));
-            }
-            let now = Instant::now();
-            if self.stdout_closed() || now >= deadline {
-                let printed: Vec<String> = lines
-                    .iter()
-                    .map(|(_, l)| payload::quote(l.as_bytes()))
-                    .take(5)
-                    .collect();
-                let observed = printed.first().cloned().unwrap_or_else(|| "nothing".into());
-                let how = if self.stdout_closed() {
-                    "before its stdout closed"
-                } else {
-                    "in time"
-                };
-                let message = match &want {
-                    Some(w) => format!(
-                        "expected the line {} {how}; printed instead: {}",
-                        payload::quote(w.as_bytes()),
-                        if printed.is_empty() {
-                            "nothing".to_string()
-                        } else {
-                            printed.join(", ")
-                        }
-                    ),
-                    None => format!("recording: nothing was printed {how}"),
-                };
-                return StepEnd::Fail(Failure::new(Symptom::Other, Some(observed), message));
-            }
-            self.session.pump(deadline - now, &[]);
-        }
-    }
-
-    /// After a `stdout` step failed: closes the program's input and connections, lets it
-    /// exit (within the grace period), and tells whether the expected line came then.
-    fn printed_once_closed(&mut self, want_text: &str) -> bool {
-        let Ok(Expected::Exact(want)) = payload::parse(want_text) else {
-            return false;
-        };
-        let want = String::from_utf8_lossy(&want).into_owned();
-        if let Some(iut) = &mut self.session.iut {
-            iut.close_stdin();
-        }
-        self.session.conns.clear();
-        let until = Instant::now() + self.timing.grace;
-        self.session
-            .wait_for(until, &|_| Vec::new(), |s| s.exited().then_some(()));
-        self.session.teardown();
-        self.normalised_lines(self.stdout_cursor)
-            .iter()
-            .any(|(_, l)| stdout::line_matches(&want, l))
-    }
-
-    fn quiet(&mut self, window: Duration, next_stdout: Option<&str>) -> StepEnd {
-        let until = Instant::now() + window;
-        let next_line = next_stdout
-            .and_then(|t| payload::parse(t).ok())
-            .and_then(|e| match e {
-                Expected::Exact(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                Expected::Digest { .. } => None,
-            });
-        let recording = matches!(self.mode, Mode::Record);
-        loop {
-            // Anything on a connection?
-            for conn in &mut self.session.conns {
-                conn.fill(conn.received.len() + 65536);
-                if !conn.received.is_empty() {
-                    let what = format!("{} {}", conn.name, payload::render(&conn.received));
-                    return quiet_broken(what, Symptom::UnexpectedBytes);
-                }
-                if let Some(end) = conn.end {
-                    return quiet_broken(format!("{} {}", conn.name, end.word()), Symptom::Other);
-                }
-            }
-            if self.session.exited() {
-                return quiet_broken(format!("exit {}", self.status_word()), Symptom::Other);
-            }
-            let lines = self.normalised_lines(self.stdout_cursor);
-            let printed = lines.iter().find(|(_, l)| match &next_line {
-                Some(w) if !recording => stdout::line_matches(w, l),
-                _ => recording,
-            });
-            if let Some((_, l)) = printed {
-                return quiet_broken(
-                    format!("stdout {}", payload::quote(l.as_bytes())),
-                    Symptom::Other,
-                );
-            }
-            let now = Instant::now();
-            if now >= until {
-                return StepEnd::Ok(Some("nothing".into()));
-            }
-            let fds: Vec<Interest> = self
-                .session
-                .conns
-                .iter()
-                .map(|c| Interest::Readable(c.fd()))
-                .collect();
-            self.session.pump(until - now, &fds);
-        }
-    }
-
-    fn exit(&mut self, expected: Option<&str>) -> StepEnd {
-        let deadline = self.deadline();
-        self.session
-            .wait_for(deadline, &|_| Vec::new(), |s| s.exited().then_some(()));
-        let observed = self.status_word();
-        let stdin_closed = self.session.iut.as_ref().is_some_and(|i| i.stdin_closed());
-        match expected {
-            None if observed != "running" => StepEnd::Ok(Some(observed)),
-            Some(want) if want == observed => StepEnd::Ok(Some(observed)),
-            Some("0")
-                if observed != "running"
-                    && !observed.starts_with("signal")
-                    && stdin_closed
-                    && self.session.iut.as_ref().is_some_and(|i| i.err.contains("EOFError")) =>
-            {
-                StepEnd::NonStrict {
-                    observed,
-                    why: "it died with an EOFError traceback when its input ended, after its work was done".into(),
-                    hint: Hint::StdinEofTraceback,
-                }
-            }
-            _ if observed == "running" => StepEnd::Fail(Failure::new(
-                Symptom::StillRunning,
-                Some(observed),
-                format!(
-                    "expected it to exit{}, it was still running after {}s",
-                    expected.map(|w| format!(" with status {w}")).unwrap_or_default(),
-                    self.timing.observe.as_secs()
-                ),
-            )),
-            _ => StepEnd::Fail(Failure::new(
-                Symptom::WrongExit,
-                Some(observed.clone()),
-                format!("expected exit status {}, got {observed}", expected.unwrap_or("?")),
-            )),
-        }
-    }
+    drop(isolation);
+    outcome
 }
 
-fn quiet_broken(what: String, symptom: Symptom) -> StepEnd {
-    StepEnd::Fail(Failure::new(
-        symptom,
-        Some(what.clone()),
-        format!("expected nothing during the silence window, got {what}"),
-    ))
-}
-
-fn render_expected(want: &Expected) -> String {
-    match want {
-        Expected::Exact(b) => payload::render(b),
-        Expected::Digest { len, sha256_prefix } => format!("<{len} bytes sha256:{sha256_prefix}>"),
-    }
-}
-
-fn describe_bytes(b: &[u8]) -> String {
-    match b.len() {
-        0 => "no bytes".into(),
-        1 => "1 byte".into(),
-        n => format!("{n} bytes"),
-    }
-}
+/// Events of the trace shown in a report.
+const WIRE_LOG_LINES: usize = 24;
+/// Output above this size is mentioned in the report's notes.
+const BIG_OUTPUT: u64 = 1 << 20;

@@ -14,6 +14,7 @@
 //! One line per step of the case: the step as the case writes it, and for observations
 //! `=> ` and what was observed.
 
+use crate::observation::Observation;
 use crate::script::{Case, Step};
 
 /// The separator between a step and what was observed.
@@ -36,6 +37,8 @@ pub enum StaleFixture {
     },
     #[error("fixture line {line} records nothing for the observation `{step}`")]
     NoValue { line: usize, step: String },
+    #[error("fixture line {line}: {message}")]
+    BadValue { line: usize, message: String },
 }
 
 impl Fixture {
@@ -52,8 +55,8 @@ impl Fixture {
     }
 
     /// Checks that the fixture was recorded from this very case, and returns for each step
-    /// the value recorded after `=>` (observations) or `None` (actions).
-    pub fn expectations(&self, case: &Case) -> Result<Vec<Option<String>>, StaleFixture> {
+    /// the value recorded after `=>` (observations), parsed, or `None` (actions).
+    pub fn expectations(&self, case: &Case) -> Result<Vec<Option<Observation>>, StaleFixture> {
         if self.lines.len() != case.steps.len() {
             return Err(StaleFixture::Length {
                 fixture: self.lines.len(),
@@ -69,7 +72,11 @@ impl Fixture {
     }
 }
 
-fn expectation(line_no: usize, line: &str, step: &Step) -> Result<Option<String>, StaleFixture> {
+fn expectation(
+    line_no: usize,
+    line: &str,
+    step: &Step,
+) -> Result<Option<Observation>, StaleFixture> {
     let canonical = step.to_string();
     let stale = || StaleFixture::Step {
         line: line_no,
@@ -77,14 +84,19 @@ fn expectation(line_no: usize, line: &str, step: &Step) -> Result<Option<String>
         step: canonical.clone(),
     };
     let rest = line.strip_prefix(canonical.as_str()).ok_or_else(stale)?;
-    match (step.is_observation(), rest.strip_prefix(ARROW)) {
-        (true, Some(value)) => Ok(Some(value.to_string())),
-        (true, None) => Err(StaleFixture::NoValue {
+    match (step.observes(), rest.strip_prefix(ARROW)) {
+        (Some(kind), Some(value)) => Observation::parse(kind, value)
+            .map(Some)
+            .map_err(|message| StaleFixture::BadValue {
+                line: line_no,
+                message,
+            }),
+        (Some(_), None) => Err(StaleFixture::NoValue {
             line: line_no,
             step: canonical.clone(),
         }),
-        (false, None) if rest.is_empty() => Ok(None),
-        (false, _) => Err(stale()),
+        (None, None) if rest.is_empty() => Ok(None),
+        (None, _) => Err(stale()),
     }
 }
 
@@ -110,7 +122,14 @@ mod tests {
         let fixture = Fixture::from_snapshot(snap);
         assert_eq!(
             fixture.expectations(&case).unwrap(),
-            [None, None, None, Some("\"HELLO\"".to_string())]
+            [
+                None,
+                None,
+                None,
+                Some(Observation::Bytes(crate::payload::Expected::Exact(
+                    b"HELLO".to_vec()
+                )))
+            ]
         );
     }
 
@@ -132,6 +151,12 @@ mod tests {
         assert!(matches!(
             no_value.expectations(&case),
             Err(StaleFixture::NoValue { line: 4, .. })
+        ));
+        let bad_value =
+            Fixture::from_snapshot("spawn\nconnect c1\nsend c1 \"hello\"\nread c1 => HELLO\n");
+        assert!(matches!(
+            bad_value.expectations(&case),
+            Err(StaleFixture::BadValue { line: 4, .. })
         ));
     }
 }

@@ -1,7 +1,10 @@
-//! Hints: a plain-words sentence for the mistakes students really make, recognised from how
-//! a failing step failed and what happened before it.
+//! Hints: a plain-words sentence for the mistakes students really make, recognised from the
+//! whole story of a failing run: how the step failed, what arrived, how the peer had ended
+//! the connection, the exit and the exception the program died of. A wrong hint is worse
+//! than none, so each one asks for all the evidence that makes it right.
 
-use crate::script::{Role, Step};
+use crate::script::Role;
+use crate::steps::tcp::PeerEnd;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -15,10 +18,14 @@ pub enum Hint {
     BufferedOutput,
     NotClosed,
     OneClientOnly,
+    ResetUncaught,
+    ServerCloseIgnored,
+    UnicodeUpper,
+    TrailingNewline,
 }
 
 impl Hint {
-    pub const ALL: [Hint; 8] = [
+    pub const ALL: [Hint; 12] = [
         Hint::EofLoop,
         Hint::StdinEofTraceback,
         Hint::StdinEofSpin,
@@ -27,6 +34,10 @@ impl Hint {
         Hint::BufferedOutput,
         Hint::NotClosed,
         Hint::OneClientOnly,
+        Hint::ResetUncaught,
+        Hint::ServerCloseIgnored,
+        Hint::UnicodeUpper,
+        Hint::TrailingNewline,
     ];
 
     /// The stable name used in JSON reports and in the corpus's expectations.
@@ -40,6 +51,10 @@ impl Hint {
             Hint::BufferedOutput => "buffered-output",
             Hint::NotClosed => "not-closed",
             Hint::OneClientOnly => "one-client-only",
+            Hint::ResetUncaught => "reset-uncaught",
+            Hint::ServerCloseIgnored => "server-close-ignored",
+            Hint::UnicodeUpper => "unicode-upper",
+            Hint::TrailingNewline => "trailing-newline",
         }
     }
 
@@ -83,6 +98,24 @@ impl Hint {
                 "your server stopped after its first client: go back to accept() after each \
                  conversation and keep the listening socket open"
             }
+            Hint::ResetUncaught => {
+                "your server died of ConnectionResetError when a client reset its connection: \
+                 catch it around recv/send and leave that conversation (an abortive close is \
+                 an ordinary way for a client to go)"
+            }
+            Hint::ServerCloseIgnored => {
+                "after the server closed the connection your client went on: recv returned \
+                 b'' (end of stream), so close the socket and exit instead of going round the \
+                 loop again"
+            }
+            Hint::UnicodeUpper => {
+                "your server upper-cased the decoded text, so non-ASCII letters changed too \
+                 (é became É): bytes.upper() changes only the ASCII letters of the bytes"
+            }
+            Hint::TrailingNewline => {
+                "your program sends a newline after the message: send exactly the message's \
+                 bytes (input() already strips the newline; do not add one)"
+            }
         }
     }
 }
@@ -95,8 +128,12 @@ pub enum Symptom {
     ExitedBeforeConnection,
     /// Alive, but nothing accepted the connection.
     NotListening,
-    /// Bytes came where the fixture has none, or other bytes than the fixture's.
-    UnexpectedBytes,
+    /// Bytes came where the fixture has none, or other bytes than the fixture's (`want`,
+    /// where the fixture has exact bytes there).
+    UnexpectedBytes {
+        got: Vec<u8>,
+        want: Option<Vec<u8>>,
+    },
     /// The connection stayed open where the fixture has its end.
     StayedOpen,
     /// The process was still running where the fixture has its exit.
@@ -108,39 +145,71 @@ pub enum Symptom {
     Other,
 }
 
-/// What happened in the run before the failing step.
+/// What happened in the run up to the failing step.
 pub struct Evidence<'a> {
     pub role: Role,
-    pub step: &'a Step,
-    pub symptom: Symptom,
-    /// The peer had half-closed or closed the connection the step is about (or any, for steps
-    /// about no connection).
-    pub peer_ended: bool,
+    pub symptom: &'a Symptom,
+    /// How the peer had ended the connection the step is about (for steps about no
+    /// connection: the last connection it ended), if it had.
+    pub peer_ended: Option<PeerEnd>,
+    /// The peer reset some connection during the run.
+    pub peer_reset_any: bool,
     pub stdin_closed: bool,
-    /// The step is about the first connection of the run (or no connection was opened yet).
-    pub first_connection: bool,
-    pub stderr: &'a str,
+    /// Connections the peer had opened before the one the step is about (for steps about
+    /// no connection: all it had opened).
+    pub served_before: usize,
+    /// The exception the program died of (the end of its last Python traceback), if any.
+    pub last_exception: Option<&'a str>,
 }
 
 /// The hint for a failure, if a known mistake matches.
 pub fn diagnose(e: &Evidence) -> Option<Hint> {
-    let traceback = |name: &str| e.stderr.contains(name);
+    let server = e.role == Role::Server;
+    let client = e.role == Role::Client;
+    let died_of = |name: &str| e.last_exception == Some(name);
+    let peer_fin = matches!(e.peer_ended, Some(PeerEnd::HalfClose | PeerEnd::Close));
     match e.symptom {
-        Symptom::ExitedBeforeConnection if e.first_connection => Some(Hint::ExitedAtStart),
-        Symptom::ExitedBeforeConnection if e.role == Role::Server => Some(Hint::OneClientOnly),
+        Symptom::ExitedBeforeConnection if e.served_before == 0 => Some(Hint::ExitedAtStart),
+        Symptom::ExitedBeforeConnection if server && e.peer_reset_any => {
+            died_of("ConnectionResetError").then_some(Hint::ResetUncaught)
+        }
+        Symptom::ExitedBeforeConnection if server && e.served_before == 1 => {
+            Some(Hint::OneClientOnly)
+        }
         Symptom::NotListening => Some(Hint::NotListening),
-        Symptom::UnexpectedBytes if e.peer_ended && e.role == Role::Server => Some(Hint::EofLoop),
-        Symptom::StayedOpen if e.peer_ended && e.role == Role::Server => Some(Hint::NotClosed),
-        Symptom::StayedOpen if e.stdin_closed && e.role == Role::Client => Some(Hint::StdinEofSpin),
-        Symptom::StillRunning if e.stdin_closed && e.role == Role::Client => {
+        Symptom::UnexpectedBytes { got, want } => {
+            if let Some(want) = want {
+                let with_newline = |nl: &[u8]| got.strip_suffix(nl) == Some(want.as_slice());
+                if with_newline(b"\n") || with_newline(b"\r\n") {
+                    return Some(Hint::TrailingNewline);
+                }
+                if let (Ok(w), Ok(g)) = (std::str::from_utf8(want), std::str::from_utf8(got)) {
+                    // Unicode upper-casing of what ASCII upper-casing gave: É for é.
+                    if !w.is_ascii() && w != g && w.to_uppercase() == g {
+                        return Some(Hint::UnicodeUpper);
+                    }
+                }
+            }
+            (peer_fin && server).then_some(Hint::EofLoop)
+        }
+        Symptom::StayedOpen if peer_fin && server => Some(Hint::NotClosed),
+        Symptom::StayedOpen if e.stdin_closed && client && e.peer_ended.is_none() => {
             Some(Hint::StdinEofSpin)
         }
-        Symptom::WrongExit
-            if e.peer_ended
-                && e.role == Role::Server
-                && (traceback("BrokenPipeError") || traceback("ConnectionResetError")) =>
-        {
+        Symptom::StillRunning if client => match (e.stdin_closed, e.peer_ended.is_some()) {
+            (true, false) => Some(Hint::StdinEofSpin),
+            (false, true) => Some(Hint::ServerCloseIgnored),
+            _ => None,
+        },
+        Symptom::WrongExit if server && peer_fin && died_of("BrokenPipeError") => {
             Some(Hint::EofLoop)
+        }
+        Symptom::WrongExit
+            if server
+                && matches!(e.peer_ended, Some(PeerEnd::Reset))
+                && died_of("ConnectionResetError") =>
+        {
+            Some(Hint::ResetUncaught)
         }
         Symptom::PrintedOnlyAtExit => Some(Hint::BufferedOutput),
         _ => None,
@@ -151,15 +220,22 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
 mod tests {
     use super::*;
 
-    fn evidence(symptom: Symptom) -> Evidence<'static> {
+    fn evidence(symptom: &Symptom) -> Evidence<'_> {
         Evidence {
             role: Role::Server,
-            step: &Step::Exit,
             symptom,
-            peer_ended: true,
+            peer_ended: Some(PeerEnd::HalfClose),
+            peer_reset_any: false,
             stdin_closed: false,
-            first_connection: false,
-            stderr: "",
+            served_before: 1,
+            last_exception: None,
+        }
+    }
+
+    fn bytes(got: &[u8], want: Option<&[u8]>) -> Symptom {
+        Symptom::UnexpectedBytes {
+            got: got.to_vec(),
+            want: want.map(<[u8]>::to_vec),
         }
     }
 
@@ -172,29 +248,92 @@ mod tests {
 
     #[test]
     fn the_same_symptom_gets_the_hint_only_in_its_setting() {
-        assert_eq!(
-            diagnose(&evidence(Symptom::UnexpectedBytes)),
-            Some(Hint::EofLoop)
-        );
+        let sb = bytes(b"SB", None);
+        assert_eq!(diagnose(&evidence(&sb)), Some(Hint::EofLoop));
         let open_conn = Evidence {
-            peer_ended: false,
-            ..evidence(Symptom::UnexpectedBytes)
+            peer_ended: None,
+            ..evidence(&sb)
         };
         assert_eq!(diagnose(&open_conn), None);
+        let exited = Symptom::ExitedBeforeConnection;
         let first = Evidence {
-            first_connection: true,
-            ..evidence(Symptom::ExitedBeforeConnection)
+            served_before: 0,
+            ..evidence(&exited)
         };
         assert_eq!(diagnose(&first), Some(Hint::ExitedAtStart));
-        assert_eq!(
-            diagnose(&evidence(Symptom::ExitedBeforeConnection)),
-            Some(Hint::OneClientOnly)
-        );
-        assert_eq!(diagnose(&evidence(Symptom::WrongExit)), None);
+        assert_eq!(diagnose(&evidence(&exited)), Some(Hint::OneClientOnly));
+        let wrong_exit = Symptom::WrongExit;
+        assert_eq!(diagnose(&evidence(&wrong_exit)), None);
         let broken_pipe = Evidence {
-            stderr: "BrokenPipeError: [Errno 32] Broken pipe",
-            ..evidence(Symptom::WrongExit)
+            last_exception: Some("BrokenPipeError"),
+            ..evidence(&wrong_exit)
         };
         assert_eq!(diagnose(&broken_pipe), Some(Hint::EofLoop));
+    }
+
+    #[test]
+    fn a_reset_that_killed_the_server_is_not_blamed_on_eof_or_on_one_client() {
+        let wrong_exit = Symptom::WrongExit;
+        let reset = Evidence {
+            peer_ended: Some(PeerEnd::Reset),
+            last_exception: Some("ConnectionResetError"),
+            ..evidence(&wrong_exit)
+        };
+        assert_eq!(diagnose(&reset), Some(Hint::ResetUncaught));
+        let exited = Symptom::ExitedBeforeConnection;
+        let after_three = Evidence {
+            peer_ended: None,
+            peer_reset_any: true,
+            served_before: 3,
+            last_exception: Some("ConnectionResetError"),
+            ..evidence(&exited)
+        };
+        assert_eq!(diagnose(&after_three), Some(Hint::ResetUncaught));
+        let other_death = Evidence {
+            last_exception: Some("OSError"),
+            ..after_three
+        };
+        assert_eq!(diagnose(&other_death), None);
+    }
+
+    #[test]
+    fn wrong_bytes_are_named_by_what_they_are() {
+        let newline = bytes(b"hello\n", Some(b"hello"));
+        let e = Evidence {
+            peer_ended: None,
+            ..evidence(&newline)
+        };
+        assert_eq!(diagnose(&e), Some(Hint::TrailingNewline));
+        let upper = bytes("HÉLLO".as_bytes(), Some("HéLLO".as_bytes()));
+        assert_eq!(diagnose(&evidence(&upper)), Some(Hint::UnicodeUpper));
+        let other = bytes(b"HELLO!", Some(b"HELLO"));
+        let e = Evidence {
+            peer_ended: None,
+            ..evidence(&other)
+        };
+        assert_eq!(diagnose(&e), None);
+    }
+
+    #[test]
+    fn a_client_still_running_is_blamed_on_what_ended() {
+        let running = Symptom::StillRunning;
+        let base = Evidence {
+            role: Role::Client,
+            peer_ended: None,
+            stdin_closed: true,
+            ..evidence(&running)
+        };
+        assert_eq!(diagnose(&base), Some(Hint::StdinEofSpin));
+        let server_closed = Evidence {
+            peer_ended: Some(PeerEnd::Close),
+            stdin_closed: false,
+            ..base
+        };
+        assert_eq!(diagnose(&server_closed), Some(Hint::ServerCloseIgnored));
+        let both = Evidence {
+            stdin_closed: true,
+            ..server_closed
+        };
+        assert_eq!(diagnose(&both), None, "either could be why: no hint");
     }
 }

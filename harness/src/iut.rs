@@ -1,7 +1,9 @@
 //! The implementation under test as a process: spawned through `sh -c` in a fresh temp dir,
 //! in its own process group, with `PYTHONUNBUFFERED=1`, its stdio on non-blocking pipes that
-//! the engine drains whenever it waits, and killed (with everything it started) when dropped.
+//! the engine drains whenever it waits (stdout streams into a [`Printed`] matcher, stderr
+//! keeps a tail), and killed (with everything it started) when dropped.
 
+use crate::stdout::Printed;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -15,51 +17,16 @@ pub struct IutSpec {
     pub command: String,
     /// A folder copied into the temp dir the program runs in (its submission), if any.
     pub workdir: Option<PathBuf>,
+    /// How its cases may be isolated.
+    pub isolation: crate::sandbox::Policy,
 }
 
-/// Most stdout kept for matching; the rest is drained and dropped.
-pub const STDOUT_CAP: usize = 8 << 20;
 /// How much of the end of stderr is kept for the report.
 pub const STDERR_TAIL: usize = 16 << 10;
-
-/// Everything a program printed on stdout, split in lines, up to a cap.
-#[derive(Debug, Default)]
-pub struct Output {
-    pub lines: Vec<String>,
-    partial: Vec<u8>,
-    pub bytes: usize,
-    pub truncated: bool,
-    pub eof: bool,
-}
-
-impl Output {
-    fn push(&mut self, data: &[u8]) {
-        self.bytes += data.len();
-        if self.truncated {
-            return;
-        }
-        if self.bytes > STDOUT_CAP {
-            self.truncated = true;
-            return;
-        }
-        for &b in data {
-            if b == b'\n' {
-                let line = std::mem::take(&mut self.partial);
-                self.lines.push(String::from_utf8_lossy(&line).into_owned());
-            } else {
-                self.partial.push(b);
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        self.eof = true;
-        if !self.partial.is_empty() {
-            let line = std::mem::take(&mut self.partial);
-            self.lines.push(String::from_utf8_lossy(&line).into_owned());
-        }
-    }
-}
+/// Longest stderr line shown in a report.
+const STDERR_LINE: usize = 300;
+/// Pipe capacity asked for stdout and stderr: fewer wake-ups for a program that prints a lot.
+const PIPE_SIZE: libc::c_int = 1 << 20;
 
 /// The last bytes a program wrote to stderr.
 #[derive(Debug, Default)]
@@ -77,17 +44,55 @@ impl Tail {
         }
     }
 
-    /// The last `max_lines` lines, lossily decoded.
-    pub fn last_lines(&self, max_lines: usize) -> String {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
         let start = self.data.len().saturating_sub(STDERR_TAIL);
-        let text = String::from_utf8_lossy(&self.data[start..]);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(max_lines)..].join("\n")
+        String::from_utf8_lossy(&self.data[start..])
     }
 
-    pub fn contains(&self, needle: &str) -> bool {
-        String::from_utf8_lossy(&self.data).contains(needle)
+    /// The last `max_lines` lines, lossily decoded, each cut to an excerpt.
+    pub fn last_lines(&self, max_lines: usize) -> String {
+        let text = self.text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(max_lines)..]
+            .iter()
+            .map(|l| {
+                if l.len() <= STDERR_LINE {
+                    l.to_string()
+                } else {
+                    let mut cut = STDERR_LINE;
+                    while !l.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    format!("{}… ({} bytes)", &l[..cut], l.len())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
+
+    /// The exception that ended the last Python traceback on stderr (`EOFError`,
+    /// `ConnectionResetError`), if there is one: the one the program died of. An exception
+    /// raised while handling another comes after it, so it is the one named.
+    pub fn last_exception(&self) -> Option<String> {
+        last_exception(&self.text())
+    }
+}
+
+/// The exception named by the last line of the last traceback in `text`.
+pub fn last_exception(text: &str) -> Option<String> {
+    let start = text.rfind("Traceback (most recent call last):")?;
+    let after = &text[start..];
+    // The traceback's frames are indented; its last unindented line names the exception.
+    let line = after
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('\t'))
+        .last()?;
+    let name = line.split(':').next()?.trim();
+    let name = name.rsplit('.').next().unwrap_or(name);
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    valid.then(|| name.to_string())
 }
 
 /// A running (or finished) implementation.
@@ -97,9 +102,11 @@ pub struct Iut {
     stdin: Option<ChildStdin>,
     stdout: Option<ChildStdout>,
     stderr: Option<ChildStderr>,
-    pub out: Output,
+    pub out: Printed,
     pub err: Tail,
     pub status: Option<ExitStatus>,
+    /// Where pipe reads land, reused by every drain.
+    buf: Vec<u8>,
     _workdir: tempfile::TempDir,
 }
 
@@ -112,7 +119,7 @@ pub fn expand(command: &str, addr: std::net::SocketAddr) -> String {
 }
 
 impl Iut {
-    pub fn spawn(spec: &IutSpec, addr: std::net::SocketAddr) -> io::Result<Iut> {
+    pub fn spawn(spec: &IutSpec, addr: std::net::SocketAddr, out: Printed) -> io::Result<Iut> {
         let workdir = tempfile::Builder::new()
             .prefix("sockcheck-iut-")
             .tempdir()?;
@@ -164,6 +171,8 @@ impl Iut {
         .flatten()
         {
             set_nonblocking(fd)?;
+            // SAFETY: fcntl on a pipe we own; a refusal only leaves the default size.
+            unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
         }
         let pidfd = pidfd_open(child.id());
         Ok(Iut {
@@ -172,9 +181,10 @@ impl Iut {
             stdin,
             stdout,
             stderr,
-            out: Output::default(),
+            out,
             err: Tail::default(),
             status: None,
+            buf: vec![0; PIPE_SIZE as usize],
             _workdir: workdir,
         })
     }
@@ -206,31 +216,37 @@ impl Iut {
     }
 
     /// Reads whatever stdout and stderr hold now, and reaps the process if it exited.
-    pub fn drain(&mut self) {
-        let mut buf = [0u8; 65536];
+    /// Returns how many lines and bytes it read from stdout.
+    pub fn drain(&mut self) -> (u64, u64) {
+        let (mut lines, mut bytes) = (0, 0);
         if let Some(s) = &mut self.stdout {
-            loop {
-                match s.read(&mut buf) {
+            // One pipe's worth at a time, so the other pipes and the peer's sockets get
+            // their turn however much the program prints.
+            for _ in 0..4 {
+                match s.read(&mut self.buf) {
                     Ok(0) => {
                         self.out.finish();
                         self.stdout = None;
                         break;
                     }
-                    Ok(n) => self.out.push(&buf[..n]),
+                    Ok(n) => {
+                        lines += self.out.push(&self.buf[..n]);
+                        bytes += n as u64;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
             }
         }
         if let Some(s) = &mut self.stderr {
-            loop {
-                match s.read(&mut buf) {
+            for _ in 0..4 {
+                match s.read(&mut self.buf) {
                     Ok(0) => {
                         self.err.eof = true;
                         self.stderr = None;
                         break;
                     }
-                    Ok(n) => self.err.push(&buf[..n]),
+                    Ok(n) => self.err.push(&self.buf[..n]),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
@@ -241,6 +257,7 @@ impl Iut {
                 self.status = Some(status);
             }
         }
+        (lines, bytes)
     }
 
     /// Writes as much of `data` to stdin as the pipe takes now.
@@ -288,12 +305,16 @@ impl Iut {
     /// writer is dead by now, so this reads to end of file; without one, a grandchild that
     /// escaped may hold them open, so stop when they are empty rather than wait.
     fn drain_to_eof(&mut self) {
+        // Bounded: without a pid namespace an escaped grandchild may go on writing.
+        for _ in 0..16 {
+            if self.stdout.is_none() || self.drain().1 == 0 {
+                break;
+            }
+        }
         self.drain();
         self.stdout = None;
         self.stderr = None;
-        if !self.out.eof {
-            self.out.finish();
-        }
+        self.out.finish();
     }
 }
 

@@ -2,10 +2,12 @@
 //! playing their peer over real sockets and through their stdin/stdout, against fixtures
 //! recorded from the bundled reference implementation.
 //!
-//! Codemap: `script` (the case language) → `engine` (runs a case: `session` for sockets and
-//! the process, `iut` for spawning and killing, `sandbox` for namespaces) → `fixture`
-//! (expected transcripts) → `batch` (many cases) → `report`. `catalog` finds suites and
-//! fixtures, `manifest` reads a submission's `sockcheck.toml`, `hints` names known mistakes.
+//! Codemap: `script` (the case file) and `steps` (the steps, one module per family) →
+//! `engine` (runs a case: `session` for sockets and the process, `iut` for spawning and
+//! killing, `stdout` for matching what it prints, `trace` for what happened, `sandbox` for
+//! namespaces) → `fixture` and `observation` (expected transcripts, typed) → `batch` (many
+//! cases) → `report`. `catalog` finds suites and fixtures, `manifest` reads a submission's
+//! `sockcheck.toml`, `hints` names known mistakes, `tolerance` what a contract lets pass.
 
 pub mod batch;
 pub mod catalog;
@@ -14,10 +16,14 @@ pub mod fixture;
 pub mod hints;
 pub mod iut;
 pub mod manifest;
+pub mod observation;
 pub mod payload;
 pub mod report;
 pub mod sandbox;
 pub mod script;
 pub mod session;
 pub mod stdout;
+pub mod steps;
+pub mod tolerance;
+pub mod trace;
 pub mod workdir;

@@ -313,6 +313,13 @@ fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
         observe: Duration::from_secs(args.timeout),
         ..Timing::default()
     };
+    // The one place the environment chooses the isolation: a container without namespaces
+    // asks for the shared network with SOCKCHECK_NO_NAMESPACES=1.
+    let mut jobs = jobs;
+    let policy = sockcheck::sandbox::Policy::from_env();
+    for spec in jobs.iter_mut().filter_map(|j| j.spec.as_mut()) {
+        spec.isolation = policy;
+    }
     let started = Instant::now();
     let results = batch::run(&jobs, args.jobs, &timing, &|r: &CaseResult| {
         out.line(&report::case_line(r))

@@ -127,6 +127,26 @@ pub fn render_line(text: &str) -> String {
     }
 }
 
+/// Quotes at most `max` bytes of `data` (whose full length is `full_len`); when that cuts
+/// it, says so with the full size: `"xxxx…" (1048576 bytes)`. Reports and JSON show only
+/// excerpts, never megabytes.
+pub fn excerpt(data: &[u8], full_len: usize, max: usize) -> String {
+    if data.len() <= max && full_len <= data.len() {
+        return quote(data);
+    }
+    let mut cut = data.len().min(max);
+    // Cut on a character boundary where the text is UTF-8.
+    while cut > 0 && cut < data.len() && (data[cut] & 0xc0) == 0x80 {
+        cut -= 1;
+    }
+    let quoted = quote(&data[..cut]);
+    format!(
+        "{}…\" ({} bytes)",
+        &quoted[..quoted.len() - 1],
+        full_len.max(data.len())
+    )
+}
+
 /// Quotes bytes as a string literal: printable ASCII and printable UTF-8 text as is,
 /// everything else escaped.
 pub fn quote(data: &[u8]) -> String {

@@ -53,6 +53,15 @@ pub fn details(r: &CaseResult) -> String {
             let _ = writeln!(out, "  | {line}");
         }
     }
+    if !r.outcome.wire_log.is_empty() && r.outcome.verdict != Verdict::NonStrict {
+        let _ = writeln!(
+            out,
+            "wire log (last events; <- from the program, -> from the peer):"
+        );
+        for line in &r.outcome.wire_log {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     for note in &r.outcome.notes {
         let _ = writeln!(out, "note: {note}");
     }
@@ -87,12 +96,14 @@ pub fn diff(expected: &[String], actual: &[String]) -> String {
     out
 }
 
-/// Counts per verdict, the wall time, and the declared silence windows.
+/// Counts per verdict, the wall time, the declared silence windows, and how many waits ran
+/// into their deadline (none in a passing run: only failures wait for deadlines).
 pub fn summary(results: &[CaseResult], wall: Duration) -> String {
     let count = |v: Verdict| results.iter().filter(|r| r.outcome.verdict == v).count();
     let silence: Duration = results.iter().map(|r| r.silence).sum();
+    let deadlines: u32 = results.iter().map(|r| r.outcome.deadlines).sum();
     format!(
-        "{} cases: {} passed, {} non-strict, {} failed, {} errors, {} skipped; took {:.2}s (declared silence windows: {:.2}s)",
+        "{} cases: {} passed, {} non-strict, {} failed, {} errors, {} skipped; took {:.2}s (declared silence windows: {:.2}s; deadlines reached: {deadlines})",
         results.len(),
         count(Verdict::Pass),
         count(Verdict::NonStrict),
@@ -113,6 +124,7 @@ struct JsonResult<'a> {
     duration_ms: u64,
     hint: Option<&'static str>,
     message: Option<&'a str>,
+    deadlines: u32,
 }
 
 #[derive(Serialize)]
@@ -132,6 +144,7 @@ pub fn json(results: &[CaseResult]) -> String {
                 duration_ms: r.outcome.duration.as_millis() as u64,
                 hint: r.outcome.hint.map(|h| h.id()),
                 message: r.outcome.message.as_deref(),
+                deadlines: r.outcome.deadlines,
             })
             .collect(),
     };

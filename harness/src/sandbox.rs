@@ -39,14 +39,38 @@ impl Isolation {
     }
 }
 
-/// Set to `1` to run without namespaces (to exercise the fallback).
+/// The command line's switch (`SOCKCHECK_NO_NAMESPACES=1`) that forces the fallback; the
+/// library itself only ever takes a [`Policy`] value.
 pub const NO_NAMESPACES_ENV: &str = "SOCKCHECK_NO_NAMESPACES";
 
+/// How a case may be isolated: chosen once by the caller and passed in, never read from
+/// the environment behind its back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Namespaces where the privilege allows, the shared network otherwise.
+    #[default]
+    Auto,
+    /// The shared network, as in a container without namespaces.
+    Shared,
+}
+
+impl Policy {
+    /// The policy the environment asks for (the command line reads it once).
+    pub fn from_env() -> Policy {
+        if std::env::var_os(NO_NAMESPACES_ENV).is_some_and(|v| v == "1") {
+            Policy::Shared
+        } else {
+            Policy::Auto
+        }
+    }
+}
+
 /// Moves the calling thread into fresh network and pid namespaces with loopback up, or
-/// (where that is not allowed) takes the lock of `addr` on the shared network.
-pub fn enter(addr: SocketAddr) -> io::Result<Isolation> {
-    if std::env::var_os(NO_NAMESPACES_ENV).is_some_and(|v| v == "1") {
-        return shared(addr, format!("{NO_NAMESPACES_ENV}=1"));
+/// (where that is not allowed, or `policy` says so) takes the lock of `addr` on the shared
+/// network.
+pub fn enter(addr: SocketAddr, policy: Policy) -> io::Result<Isolation> {
+    if policy == Policy::Shared {
+        return shared(addr, "the shared network was asked for".to_string());
     }
     // SAFETY: unshare only changes this thread's namespaces.
     let rc = unsafe { libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWPID) };

@@ -1,9 +1,13 @@
 //! The peer's side of one run: the implementation's process and the peer's sockets, all
 //! non-blocking, with one `poll` loop that waits for whichever comes first (bytes on a
 //! connection, a printed line, the process's exit) and drains stdout and stderr on every
-//! wake-up, so a program that prints a lot never blocks on a full pipe.
+//! wake-up, so a program that prints a lot never blocks on a full pipe. Everything that
+//! crosses the wire or the program's stdio is written to the run's [`Trace`]; one write
+//! path serves stdin and sockets alike.
 
 use crate::iut::{Iut, IutSpec};
+use crate::stdout::Printed;
+use crate::trace::{Event, Trace};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::mem::MaybeUninit;
@@ -36,6 +40,8 @@ pub struct Conn {
     /// Bytes read from the socket and not yet taken by an observation.
     pub received: Vec<u8>,
     pub end: Option<End>,
+    /// A step has reported the end already (so a later silence window is not broken by it).
+    pub end_observed: bool,
     /// The peer shut down its write side (half-close).
     pub shut_write: bool,
     pub local_port: u16,
@@ -56,6 +62,7 @@ impl Conn {
             sock,
             received: Vec::new(),
             end: None,
+            end_observed: false,
             shut_write: false,
             local_port,
         })
@@ -66,23 +73,32 @@ impl Conn {
     }
 
     /// Reads what the socket holds now, at most until `received` holds `limit` bytes.
-    /// Notes the end of the connection when it comes.
-    pub fn fill(&mut self, limit: usize) {
+    /// Notes the end of the connection when it comes; every read goes into the trace.
+    pub fn fill(&mut self, limit: usize, trace: &mut Trace) {
         while self.end.is_none() && self.received.len() < limit {
             let want = (limit - self.received.len()).min(65536);
             let mut buf = vec![MaybeUninit::<u8>::uninit(); want];
             match self.sock.recv(&mut buf) {
-                Ok(0) => self.end = Some(End::Eof),
+                Ok(0) => self.ended(End::Eof, trace),
                 Ok(n) => {
                     // SAFETY: recv initialised the first n bytes.
                     let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+                    trace.received(&self.name, bytes);
                     self.received.extend_from_slice(bytes);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => self.end = Some(End::Reset),
+                Err(_) => self.ended(End::Reset, trace),
             }
         }
+    }
+
+    fn ended(&mut self, end: End, trace: &mut Trace) {
+        self.end = Some(end);
+        trace.push(Event::Ended {
+            conn: self.name.clone(),
+            end,
+        });
     }
 
     /// How many bytes the kernel holds for us, unread.
@@ -147,16 +163,55 @@ pub enum Interest {
     Writable(RawFd),
 }
 
+/// Where the peer writes: the program's stdin, or one of its connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Stdin,
+    Conn(String),
+}
+
+impl Target {
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Stdin => "stdin",
+            Target::Conn(c) => c,
+        }
+    }
+}
+
+/// How a write is cut into segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segmentation {
+    /// One write.
+    Whole,
+    /// Pieces of this many bytes, each its own segment, `pace` apart.
+    Pieces { size: usize, pace: Duration },
+}
+
+/// Why a write did not complete.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The connection or pipe is gone.
+    Gone(io::Error),
+    /// The program did not read within the deadline.
+    Full,
+}
+
 /// The process and the peer's sockets of one run.
 pub struct Session {
     pub addr: SocketAddr,
     pub iut: Option<Iut>,
     pub listener: Option<Socket>,
     pub conns: Vec<Conn>,
+    pub trace: Trace,
+    /// How many waits ran into their deadline (a passing run reaches none).
+    pub deadlines: u32,
 }
 
 /// Longest single poll when the kernel gives no pidfd to wait on the exit.
 const EXIT_POLL_SLICE: Duration = Duration::from_millis(10);
+/// Longest pause between two attempts to connect to a program that does not listen yet.
+const MAX_CONNECT_BACKOFF: Duration = Duration::from_millis(50);
 
 impl Session {
     pub fn new(addr: SocketAddr) -> Session {
@@ -165,11 +220,15 @@ impl Session {
             iut: None,
             listener: None,
             conns: Vec::new(),
+            trace: Trace::new(),
+            deadlines: 0,
         }
     }
 
-    pub fn spawn(&mut self, spec: &IutSpec) -> io::Result<()> {
-        self.iut = Some(Iut::spawn(spec, self.addr)?);
+    /// Starts the program; what it prints goes to `printed`.
+    pub fn spawn(&mut self, spec: &IutSpec, printed: Printed) -> io::Result<()> {
+        self.iut = Some(Iut::spawn(spec, self.addr, printed)?);
+        self.trace.push(Event::Spawned);
         Ok(())
     }
 
@@ -182,13 +241,35 @@ impl Session {
         Some(self.conns.remove(i))
     }
 
+    /// Reads what connection `name` holds now, up to `limit` bytes received in all.
+    pub fn fill(&mut self, name: &str, limit: usize) -> Option<&mut Conn> {
+        let Session { conns, trace, .. } = self;
+        let conn = conns.iter_mut().find(|c| c.name == name)?;
+        conn.fill(limit, trace);
+        Some(conn)
+    }
+
     pub fn exited(&self) -> bool {
         self.iut.as_ref().is_some_and(|i| i.exited())
     }
 
-    /// The peer's ephemeral ports, redacted from what the implementation prints.
-    pub fn peer_ports(&self) -> Vec<u16> {
-        self.conns.iter().map(|c| c.local_port).collect()
+    /// Notes a connection the peer opened.
+    fn opened(&mut self, conn: Conn) {
+        if let Some(iut) = &mut self.iut {
+            iut.out.add_port(conn.local_port);
+        }
+        self.trace.push(Event::Opened {
+            conn: conn.name.clone(),
+        });
+        self.conns.push(conn);
+    }
+
+    /// Notes that the peer half-closed, closed or reset a connection, or closed stdin.
+    pub fn peer_closed(&mut self, conn: &str, how: &'static str) {
+        self.trace.push(Event::PeerClosed {
+            conn: conn.to_string(),
+            how,
+        });
     }
 
     /// Waits at most `timeout` for one of `interest`, output or exit; then drains output.
@@ -222,15 +303,47 @@ impl Session {
         let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
         // SAFETY: fds is a valid array of pollfd for the duration of the call.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        self.drain();
+    }
+
+    /// Reads what the program printed, and notes its exit.
+    pub fn drain(&mut self) {
         if let Some(iut) = &mut self.iut {
-            iut.drain();
+            let was_running = !iut.exited();
+            let (lines, bytes) = iut.drain();
+            if bytes > 0 {
+                self.trace.push(Event::Printed { lines, bytes });
+            }
+            if was_running {
+                if let Some(status) = iut.status {
+                    self.trace.push(Event::Exited {
+                        status: crate::iut::describe_status(status),
+                    });
+                }
+            }
         }
     }
 
-    /// Calls `done` until it gives a value or `deadline` passes, pumping in between.
+    /// Calls `done` until it gives a value or `deadline` passes, pumping in between. A
+    /// wait that reaches its deadline is counted.
     pub fn wait_for<T>(
         &mut self,
         deadline: Instant,
+        interest: &dyn Fn(&Session) -> Vec<Interest>,
+        done: impl FnMut(&mut Session) -> Option<T>,
+    ) -> Option<T> {
+        let found = self.wait_until(deadline, interest, done);
+        if found.is_none() {
+            self.deadlines += 1;
+        }
+        found
+    }
+
+    /// As [`Session::wait_for`], for a wait whose end is not a failure (a silence window,
+    /// pacing, a grace period): reaching `until` is not counted as a deadline.
+    pub fn wait_until<T>(
+        &mut self,
+        until: Instant,
         interest: &dyn Fn(&Session) -> Vec<Interest>,
         mut done: impl FnMut(&mut Session) -> Option<T>,
     ) -> Option<T> {
@@ -239,17 +352,77 @@ impl Session {
                 return Some(value);
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= until {
                 return None;
             }
             let fds = interest(self);
-            self.pump(deadline - now, &fds);
+            self.pump(until - now, &fds);
         }
+    }
+
+    /// Writes all of `data` to `target`, cut as `segmentation` says, each piece within
+    /// `deadline` of its start. Stdin and sockets share this one path.
+    pub fn write(
+        &mut self,
+        target: &Target,
+        data: &[u8],
+        segmentation: Segmentation,
+        deadline: Duration,
+    ) -> Result<(), WriteError> {
+        let (piece, pace) = match segmentation {
+            Segmentation::Whole => (data.len().max(1), Duration::ZERO),
+            Segmentation::Pieces { size, pace } => (size.max(1), pace),
+        };
+        for (i, chunk) in data.chunks(piece).enumerate() {
+            if i > 0 {
+                // Deliberate pacing, so each piece leaves as a segment of its own.
+                self.wait_until(Instant::now() + pace, &|_| Vec::new(), |_| None::<()>);
+            }
+            let until = Instant::now() + deadline;
+            let mut sent = 0;
+            while sent < chunk.len() {
+                let fd = match target {
+                    Target::Stdin => self.iut.as_ref().and_then(|i| i.stdin_fd()),
+                    Target::Conn(name) => {
+                        self.conns.iter().find(|c| &c.name == name).map(|c| c.fd())
+                    }
+                };
+                let Some(fd) = fd else {
+                    return Err(WriteError::Gone(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        format!("`{}` is closed", target.name()),
+                    )));
+                };
+                let result = self.wait_for(until, &|_| vec![Interest::Writable(fd)], |s| {
+                    let wrote = match target {
+                        Target::Stdin => s.iut.as_mut()?.write_stdin(&chunk[sent..]),
+                        Target::Conn(name) => s.conn(name)?.write_some(&chunk[sent..]),
+                    };
+                    match wrote {
+                        Ok(0) => None,
+                        other => Some(other),
+                    }
+                });
+                match result {
+                    Some(Ok(n)) => {
+                        sent += n;
+                        self.trace.push(Event::Wrote {
+                            to: target.name().to_string(),
+                            bytes: n,
+                        });
+                    }
+                    Some(Err(e)) => return Err(WriteError::Gone(e)),
+                    None => return Err(WriteError::Full),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Connects to the implementation's address, retrying while nothing listens yet, until
     /// `deadline`, until the implementation exits, or until `listens_elsewhere` says that
-    /// waiting longer is pointless.
+    /// waiting longer is pointless. Attempts are paced by the clock, not by how often the
+    /// program wakes the loop: between two, the loop only drains what it prints.
     pub fn connect(
         &mut self,
         name: &str,
@@ -270,12 +443,17 @@ impl Session {
                 return Err(ConnectError::Exited);
             }
             let now = Instant::now();
-            if now >= deadline || listens_elsewhere() {
+            if now >= deadline {
+                self.deadlines += 1;
                 return Err(ConnectError::NotListening);
             }
-            // Nothing listens yet: wait a little for it (waking at once if it exits).
-            self.pump(backoff.min(deadline - now), &[]);
-            backoff = (backoff * 2).min(Duration::from_millis(50));
+            if listens_elsewhere() {
+                return Err(ConnectError::NotListening);
+            }
+            // Nothing listens yet: wait for the next attempt (waking at once if it exits).
+            let next = now + backoff.min(deadline - now);
+            self.wait_until(next, &|_| Vec::new(), |s| s.exited().then_some(()));
+            backoff = (backoff * 2).min(MAX_CONNECT_BACKOFF);
         }
     }
 
@@ -302,7 +480,8 @@ impl Session {
             }
             Err(e) => return Err(e),
         }
-        self.conns.push(Conn::new(name, sock)?);
+        let conn = Conn::new(name, sock)?;
+        self.opened(conn);
         Ok(())
     }
 
@@ -343,7 +522,8 @@ impl Session {
             Some(Err(e)) if e.kind() == io::ErrorKind::NotConnected => Ok(None),
             Some(Err(e)) => Err(e),
             Some(Ok(sock)) => {
-                self.conns.push(Conn::new(name, sock)?);
+                let conn = Conn::new(name, sock)?;
+                self.opened(conn);
                 Ok(Some(()))
             }
         }
@@ -354,6 +534,7 @@ impl Session {
         if let Some(iut) = &mut self.iut {
             iut.kill();
         }
+        self.drain();
         self.conns.clear();
         self.listener = None;
     }

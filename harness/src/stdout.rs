@@ -1,6 +1,235 @@
-//! Lenient reading of what an implementation prints: prompts, ANSI colour codes and
-//! surrounding blanks are stripped, extra lines are skipped, and a Python bytes repr
-//! (`b'HELLO'`) stands for the text it shows (`HELLO`).
+//! What an implementation prints, read leniently and as it streams: prompts, ANSI colour
+//! codes and surrounding blanks are stripped, extra lines are skipped, and a Python bytes
+//! repr (`b'HELLO'`) stands for the text it shows (`HELLO`).
+//!
+//! [`Printed`] takes stdout chunk by chunk and matches the fixture's expected lines, in
+//! order, as the lines complete, so any amount of other output before or between them is
+//! seen in full and forgotten at once: memory stays bounded (a few excerpts and counters)
+//! and the cost is linear in what was printed.
+
+use std::collections::VecDeque;
+
+/// Longest part of one line kept for matching; a longer line is cut and matches nothing.
+pub const MAX_LINE: usize = 64 << 10;
+/// Longest text a prompt may be (anything longer printed without a newline is not one).
+const MAX_PROMPT: usize = 80;
+/// Longest excerpt of a printed line kept for a report.
+pub const EXCERPT: usize = 200;
+/// Lines kept while recording (the reference prints a few).
+const MAX_RECORDED_LINES: usize = 10_000;
+
+/// How printed lines are used: matched against the fixture, or kept to be recorded.
+#[derive(Debug)]
+enum Use {
+    /// The fixture's lines still to be found, in order, and the printed lines that matched.
+    Expect {
+        wanted: VecDeque<String>,
+        matched: Vec<String>,
+    },
+    /// Every non-empty normalised line, for the `stdout` steps to take in order.
+    Record { lines: VecDeque<String> },
+}
+
+/// The program's stdout, as it streams.
+#[derive(Debug)]
+pub struct Printed {
+    use_: Use,
+    /// The line being printed (at most `MAX_LINE` bytes of it) and its full length.
+    partial: Vec<u8>,
+    partial_len: usize,
+    pub bytes: u64,
+    pub lines: u64,
+    pub eof: bool,
+    /// Prompts stripped wherever they appear: the suite's, and those learned from the
+    /// program (text left without a newline when it read its input).
+    prompts: Vec<String>,
+    /// The peer's ephemeral ports, redacted as `[PORT]`.
+    ports: Vec<u16>,
+    /// Lines printed since the last match: how many, the first and the last few (excerpts).
+    unmatched: u64,
+    first_unmatched: Vec<String>,
+    last_unmatched: VecDeque<String>,
+}
+
+impl Printed {
+    /// Matches `expected` lines (in order) as they are printed.
+    pub fn expecting(expected: Vec<String>, prompts: Vec<String>) -> Printed {
+        Printed::new(
+            Use::Expect {
+                wanted: expected.into(),
+                matched: Vec::new(),
+            },
+            prompts,
+        )
+    }
+
+    /// Keeps the printed lines, to record a fixture.
+    pub fn recording(prompts: Vec<String>) -> Printed {
+        Printed::new(
+            Use::Record {
+                lines: VecDeque::new(),
+            },
+            prompts,
+        )
+    }
+
+    fn new(use_: Use, prompts: Vec<String>) -> Printed {
+        Printed {
+            use_,
+            partial: Vec::new(),
+            partial_len: 0,
+            bytes: 0,
+            lines: 0,
+            eof: false,
+            prompts: prompts
+                .into_iter()
+                .filter(|p| !p.trim().is_empty())
+                .collect(),
+            ports: Vec::new(),
+            unmatched: 0,
+            first_unmatched: Vec::new(),
+            last_unmatched: VecDeque::new(),
+        }
+    }
+
+    pub fn add_port(&mut self, port: u16) {
+        self.ports.push(port);
+    }
+
+    /// Takes a chunk of stdout; returns how many lines it completed.
+    pub fn push(&mut self, mut data: &[u8]) -> u64 {
+        self.bytes += data.len() as u64;
+        let before = self.lines;
+        while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+            self.extend_partial(&data[..nl]);
+            self.finish_line();
+            data = &data[nl + 1..];
+        }
+        self.extend_partial(data);
+        self.lines - before
+    }
+
+    /// The end of stdout: an unfinished last line counts as a line.
+    pub fn finish(&mut self) {
+        if !self.eof {
+            self.eof = true;
+            if self.partial_len > 0 {
+                self.finish_line();
+            }
+        }
+    }
+
+    fn extend_partial(&mut self, data: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.partial.len());
+        self.partial
+            .extend_from_slice(&data[..data.len().min(room)]);
+        self.partial_len += data.len();
+    }
+
+    fn finish_line(&mut self) {
+        self.lines += 1;
+        let raw = std::mem::take(&mut self.partial);
+        let full_len = std::mem::take(&mut self.partial_len);
+        let cut = full_len > raw.len();
+        let text = String::from_utf8_lossy(&raw);
+        let matched = match &mut self.use_ {
+            Use::Expect { wanted, matched } => match wanted.front() {
+                Some(want) if !cut => {
+                    let line = normalise(&text, &self.prompts, &self.ports);
+                    if line_matches(want, &line) {
+                        wanted.pop_front();
+                        matched.push(line);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                _ => false,
+            },
+            Use::Record { lines } => {
+                let line = normalise(&text, &self.prompts, &self.ports);
+                if !line.is_empty() && lines.len() < MAX_RECORDED_LINES {
+                    lines.push_back(line);
+                }
+                true
+            }
+        };
+        if matched {
+            self.unmatched = 0;
+            self.first_unmatched.clear();
+            self.last_unmatched.clear();
+        } else if !text.trim().is_empty() {
+            self.unmatched += 1;
+            let shown = excerpt_line(&text, full_len);
+            if self.first_unmatched.len() < 3 {
+                self.first_unmatched.push(shown);
+            } else {
+                if self.last_unmatched.len() == 2 {
+                    self.last_unmatched.pop_front();
+                }
+                self.last_unmatched.push_back(shown);
+            }
+        }
+    }
+
+    /// Learns a prompt: what the program printed without a newline before it read its input.
+    /// Called when the program has just shown that it read a line of stdin.
+    pub fn learn_prompt(&mut self) {
+        if self.partial_len == 0 || self.partial_len > MAX_PROMPT {
+            return;
+        }
+        let text = strip_ansi(&String::from_utf8_lossy(&self.partial));
+        if !text.trim().is_empty() && !self.prompts.contains(&text) {
+            self.prompts.push(text);
+        }
+    }
+
+    /// How many expected lines were printed so far (checking), or lines kept (recording).
+    pub fn available(&self) -> usize {
+        match &self.use_ {
+            Use::Expect { matched, .. } => matched.len(),
+            Use::Record { lines } => lines.len(),
+        }
+    }
+
+    /// The printed line of the `ordinal`-th `stdout` step, once it came (checking).
+    pub fn matched(&self, ordinal: usize) -> Option<&str> {
+        match &self.use_ {
+            Use::Expect { matched, .. } => matched.get(ordinal).map(String::as_str),
+            Use::Record { .. } => None,
+        }
+    }
+
+    /// Takes the next printed line (recording).
+    pub fn take_recorded(&mut self) -> Option<String> {
+        match &mut self.use_ {
+            Use::Record { lines } => lines.pop_front(),
+            Use::Expect { .. } => None,
+        }
+    }
+
+    /// Excerpts of what was printed since the last match: a few first and last lines.
+    pub fn printed_instead(&self) -> Vec<String> {
+        let mut out = self.first_unmatched.clone();
+        let shown = out.len() + self.last_unmatched.len();
+        if (shown as u64) < self.unmatched {
+            out.push(format!("… {} more lines …", self.unmatched - shown as u64));
+        }
+        out.extend(self.last_unmatched.iter().cloned());
+        out
+    }
+
+    /// The learned and declared prompts.
+    pub fn prompts(&self) -> &[String] {
+        &self.prompts
+    }
+}
+
+/// A printed line for a report: quoted, at most `EXCERPT` bytes of it, with its full size
+/// when it was longer.
+pub fn excerpt_line(text: &str, full_len: usize) -> String {
+    crate::payload::excerpt(text.as_bytes(), full_len.max(text.len()), EXCERPT)
+}
 
 /// Removes ANSI escape sequences (CSI `ESC [ ... final`, and lone `ESC x`).
 pub fn strip_ansi(line: &str) -> String {
@@ -141,5 +370,62 @@ mod tests {
         assert!(!line_matches("111", "222"));
         assert_eq!(unwrap_bytes_repr("b'\\x00\\xff'"), Some(vec![0, 255]));
         assert_eq!(unwrap_bytes_repr("hello"), None);
+    }
+
+    #[test]
+    fn expected_lines_are_found_in_order_among_any_other_output() {
+        let mut p = Printed::expecting(vec!["one".into(), "two".into()], vec![]);
+        for _ in 0..1000 {
+            p.push(b"debug: noise\n");
+        }
+        p.push(b"tw");
+        p.push(b"o\nx\non");
+        assert_eq!(p.available(), 0, "two before one does not count");
+        p.push(b"e\n");
+        assert_eq!(p.matched(0), Some("one"));
+        p.push(b"two");
+        assert_eq!(p.available(), 1);
+        p.finish();
+        assert_eq!(p.matched(1), Some("two"), "an unfinished last line counts");
+        assert_eq!(p.lines, 1004);
+    }
+
+    #[test]
+    fn a_huge_line_is_cut_counted_and_excerpted() {
+        let mut p = Printed::expecting(vec!["data".into()], vec![]);
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..8 {
+            p.push(&chunk);
+        }
+        p.push(b"\ndata\n");
+        assert_eq!(p.matched(0), Some("data"));
+        let mut q = Printed::expecting(vec!["data".into()], vec![]);
+        q.push(&chunk);
+        q.push(b"\n");
+        let shown = q.printed_instead();
+        assert_eq!(shown.len(), 1);
+        assert!(
+            shown[0].len() < 300 && shown[0].contains("bytes"),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn a_prompt_is_learned_from_what_waits_without_a_newline() {
+        let mut p = Printed::expecting(vec!["helloSB".into(), "worldSB".into()], vec![]);
+        p.push(b">>: ");
+        p.learn_prompt();
+        p.push(b">>: helloSB\n>>: ");
+        assert_eq!(p.matched(0), Some("helloSB"));
+        p.push(b"worldSB\n");
+        assert_eq!(p.matched(1), Some("worldSB"));
+        assert_eq!(p.prompts(), [">>: "]);
+        let mut q = Printed::expecting(vec!["x".into()], vec![]);
+        q.push(&[b'y'; 100]);
+        q.learn_prompt();
+        assert!(
+            q.prompts().is_empty(),
+            "a long unfinished line is no prompt"
+        );
     }
 }

@@ -118,12 +118,20 @@ fn json_report_has_one_entry_per_case_with_the_documented_fields() {
     assert_eq!(half_close["verdict"], "fail");
     assert_eq!(half_close["role"], "server");
     assert_eq!(half_close["hint"], "eof-loop");
-    let client = results
-        .iter()
-        .find(|r| r["role"] == "client")
-        .expect("the client case");
-    assert_eq!(client["verdict"], "non-strict");
-    assert_eq!(client["hint"], "stdin-eof-traceback");
+    let case = |name: &str| {
+        results
+            .iter()
+            .find(|r| r["case"] == name)
+            .unwrap_or_else(|| panic!("the case {name}"))
+    };
+    let stdin_ends = case("client-stdin");
+    assert_eq!(stdin_ends["role"], "client");
+    assert_eq!(stdin_ends["verdict"], "non-strict");
+    assert_eq!(stdin_ends["hint"], "stdin-eof-traceback");
+    // The tutorial's client prints b'' and waits for more input after the server closed.
+    let server_closes = case("client-server-closes-first");
+    assert_eq!(server_closes["verdict"], "fail");
+    assert_eq!(server_closes["hint"], "server-close-ignored");
 }
 
 #[test]

@@ -17,6 +17,7 @@ fn run_inline(program: &str, text: &str, mode: &Mode) -> engine::Outcome {
     let spec = IutSpec {
         command: reference_command(&common::sockcheck_exe(), program, case.role),
         workdir: None,
+        isolation: Default::default(),
     };
     engine::run(&case, &suite.info, &spec, mode, &Timing::default())
 }

@@ -1,0 +1,131 @@
+//! The steps of the case language, one module per family: [`process`] (spawn, stdin,
+//! stdout, exit), [`tcp`] (listen, accept, connect, send, peek, read, read-end, shutdown,
+//! close, reset) and [`quiet`] (the silence window). Each family keeps its parsing, its
+//! canonical text, its checks of order and its execution together; this module only
+//! dispatches, so a new family (datagrams, frames) is a new module and one line per match.
+
+pub mod process;
+pub mod quiet;
+pub mod tcp;
+
+use crate::engine::{Ctx, StepEnd};
+use crate::observation::{Kind, Observation};
+use crate::script::Role;
+use std::fmt;
+
+/// One step of a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Process(process::Step),
+    Tcp(tcp::Step),
+    Quiet(quiet::Step),
+}
+
+/// Every step word, for the error that names an unknown one.
+pub fn words() -> String {
+    [process::WORDS, tcp::WORDS, quiet::WORDS]
+        .concat()
+        .join(", ")
+}
+
+impl Step {
+    /// Parses a step from its word and the rest of its line.
+    pub fn parse(word: &str, rest: &str) -> Result<Step, String> {
+        let args: Vec<&str> = rest.split_whitespace().collect();
+        let found = process::parse(word, rest, &args)
+            .map(|r| r.map(Step::Process))
+            .or_else(|| tcp::parse(word, rest, &args).map(|r| r.map(Step::Tcp)))
+            .or_else(|| quiet::parse(word, &args).map(|r| r.map(Step::Quiet)));
+        found.unwrap_or_else(|| Err(format!("unknown step `{word}` (steps: {})", words())))
+    }
+
+    /// What the step observes (its fixture line records a value after `=>`), if anything.
+    pub fn observes(&self) -> Option<Kind> {
+        match self {
+            Step::Process(s) => s.observes(),
+            Step::Tcp(s) => s.observes(),
+            Step::Quiet(_) => Some(Kind::Nothing),
+        }
+    }
+
+    pub fn is_observation(&self) -> bool {
+        self.observes().is_some()
+    }
+
+    /// The connection the step is about, if any.
+    pub fn conn(&self) -> Option<&str> {
+        match self {
+            Step::Tcp(s) => s.conn(),
+            _ => None,
+        }
+    }
+
+    /// Checks that the step can come at this point of its case.
+    pub fn check(&self, role: Role, setup: &mut Setup) -> Result<(), String> {
+        let result = match self {
+            Step::Process(s) => s.check(role, setup),
+            Step::Tcp(s) => s.check(role, setup),
+            Step::Quiet(_) => Ok(()),
+        };
+        result?;
+        if self.is_observation() && !setup.spawned {
+            return Err("spawn the implementation before observing it".into());
+        }
+        Ok(())
+    }
+
+    /// Plays the step; `expected` is the fixture's value when checking an observation.
+    pub(crate) fn run(&self, ctx: &mut Ctx, expected: Option<&Observation>) -> StepEnd {
+        match self {
+            Step::Process(s) => s.run(ctx, expected),
+            Step::Tcp(s) => s.run(ctx, expected),
+            Step::Quiet(s) => s.run(ctx),
+        }
+    }
+}
+
+/// The canonical text of a step: what the transcript shows left of `=>`.
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Process(s) => s.fmt(f),
+            Step::Tcp(s) => s.fmt(f),
+            Step::Quiet(s) => s.fmt(f),
+        }
+    }
+}
+
+/// What the steps so far have set up, to reject cases that cannot run.
+#[derive(Debug, Default)]
+pub struct Setup {
+    pub spawned: bool,
+    pub listening: bool,
+    pub stdin_closed: bool,
+    /// Connections opened so far, and whether the peer closed them.
+    pub conns: Vec<(String, bool)>,
+}
+
+/// Splits off the first word of a line.
+pub fn split_word(s: &str) -> (&str, &str) {
+    match s.find(char::is_whitespace) {
+        Some(i) => (&s[..i], s[i..].trim_start()),
+        None => (s, ""),
+    }
+}
+
+/// A byte count in a step: a whole number from 1 to 64 MiB.
+pub fn count(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=64 << 20).contains(n))
+        .ok_or_else(|| format!("bad byte count `{s}` (a whole number from 1)"))
+}
+
+/// A step that takes no arguments.
+pub fn no_args<T>(word: &str, args: &[&str], step: T) -> Result<T, String> {
+    if args.is_empty() {
+        Ok(step)
+    } else {
+        Err(format!("`{word}` takes no arguments"))
+    }
+}

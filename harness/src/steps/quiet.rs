@@ -1,0 +1,122 @@
+//! The silence window: `quiet 300ms => nothing`. For the declared time nothing may happen:
+//! no byte on any connection, no end of a connection that no step has seen yet, no exit,
+//! and not the next line the fixture expects on stdout (other printing is allowed). It is
+//! the only deliberate wait of a passing run.
+
+use crate::engine::{Ctx, Failure, StepEnd};
+use crate::hints::Symptom;
+use crate::observation::Observation;
+use crate::payload;
+use crate::session::Interest;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+pub const WORDS: &[&str] = &["quiet"];
+
+/// Longest silence window a case may declare.
+const MAX_QUIET: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step(pub Duration);
+
+pub fn parse(word: &str, args: &[&str]) -> Option<Result<Step, String>> {
+    if word != "quiet" {
+        return None;
+    }
+    Some(match args {
+        [d] => duration(d).and_then(|d| {
+            if d.is_zero() || d > MAX_QUIET {
+                Err(format!(
+                    "a silence window lasts from 1ms to {}s",
+                    MAX_QUIET.as_secs()
+                ))
+            } else {
+                Ok(Step(d))
+            }
+        }),
+        _ => Err("`quiet` takes a duration: `quiet 300ms`".into()),
+    })
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let parsed = if let Some(ms) = s.strip_suffix("ms") {
+        ms.parse().ok().map(Duration::from_millis)
+    } else if let Some(secs) = s.strip_suffix('s') {
+        secs.parse().ok().map(Duration::from_secs)
+    } else {
+        None
+    };
+    parsed.ok_or_else(|| format!("bad duration `{s}` (e.g. `300ms` or `2s`)"))
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "quiet {}ms", self.0.as_millis())
+    }
+}
+
+impl Step {
+    pub(crate) fn run(&self, ctx: &mut Ctx) -> StepEnd {
+        let until = Instant::now() + self.0;
+        let next_line = ctx.stdout_done;
+        loop {
+            let Ctx { session, .. } = ctx;
+            let names: Vec<String> = session.conns.iter().map(|c| c.name.clone()).collect();
+            for name in names {
+                let Some(conn) = session.fill(&name, 1 << 16) else {
+                    continue;
+                };
+                if !conn.received.is_empty() {
+                    let what = format!("{} {}", conn.name, payload::render(&conn.received));
+                    let bytes = std::mem::take(&mut conn.received);
+                    return broken(
+                        what,
+                        Symptom::UnexpectedBytes {
+                            got: bytes,
+                            want: None,
+                        },
+                    );
+                }
+                if let (Some(end), false) = (conn.end, conn.end_observed) {
+                    return broken(format!("{} {}", conn.name, end.word()), Symptom::Other);
+                }
+            }
+            if session.exited() {
+                return broken(format!("exit {}", ctx.status_word()), Symptom::Other);
+            }
+            // Checking: the next expected line must not come yet. Recording: no line at all.
+            if let Some(out) = ctx.session.iut.as_ref().map(|i| &i.out) {
+                if ctx.recording && out.available() > 0 {
+                    return broken("stdout".into(), Symptom::Other);
+                }
+                if let Some(line) = out.matched(next_line) {
+                    return broken(
+                        format!("stdout {}", payload::render_line(line)),
+                        Symptom::Other,
+                    );
+                }
+            }
+            let now = Instant::now();
+            if now >= until {
+                return StepEnd::Ok(Some(Observation::Nothing));
+            }
+            let fds: Vec<Interest> = ctx
+                .session
+                .conns
+                .iter()
+                // An ended connection is always readable: waiting on it would spin.
+                .filter(|c| c.end.is_none())
+                .map(|c| Interest::Readable(c.fd()))
+                .collect();
+            ctx.session.pump(until - now, &fds);
+        }
+    }
+}
+
+fn broken(what: String, symptom: Symptom) -> StepEnd {
+    StepEnd::Fail(Failure::new(
+        symptom,
+        Some(what.clone()),
+        format!("expected nothing during the silence window, got {what}"),
+    ))
+}

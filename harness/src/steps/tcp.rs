@@ -1,0 +1,711 @@
+//! TCP steps: the peer's connections to the implementation.
+//!
+//! ```text
+//! listen                  the peer listens on the program's address (the program is the client)
+//! accept c1               and takes its connection
+//! connect c1              the peer connects (retrying until the server listens)
+//! send c1 "hello"         one write; `split 1`: one-byte segments, paced apart
+//! peek c1 10              wait until 10 bytes are buffered, without reading them
+//! read c1 => "HELLO"      all it has sent so far (at least the fixture's bytes); `read c1 4`: exactly 4
+//! read-end c1 => eof      how it ends the connection: eof or reset (nothing may come first)
+//! shutdown c1             half-close: the peer stops writing and keeps reading
+//! close c1 / reset c1     the peer closes (FIN) or aborts (RST); nothing may be left unread
+//! ```
+//! Every byte the program sends is accounted for: bytes a `read` did not take stay for the
+//! next observation on that connection, and bytes still unread at a close, a reset or the
+//! end of the case fail it, named.
+
+use super::{count, no_args, Setup};
+use crate::engine::{Ctx, Failure, StepEnd};
+use crate::hints::Symptom;
+use crate::observation::{Kind, Observation};
+use crate::payload::{self, Expected};
+use crate::sandbox;
+use crate::script::Role;
+use crate::session::{ConnectError, End, Interest, Segmentation, Target, WriteError};
+use std::fmt;
+use std::time::Instant;
+
+pub const WORDS: &[&str] = &[
+    "listen", "accept", "connect", "send", "peek", "read", "read-end", "shutdown", "close", "reset",
+];
+
+/// How many bytes past the expected ones a read looks at, to name what came too many.
+const OVERRUN: usize = 64 << 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Listen,
+    Accept(String),
+    Connect(String),
+    Send {
+        conn: String,
+        data: Vec<u8>,
+        /// Write in pieces of this many bytes, each its own segment, paced apart.
+        split: Option<usize>,
+    },
+    Peek {
+        conn: String,
+        bytes: usize,
+    },
+    Read {
+        conn: String,
+        bytes: Option<usize>,
+    },
+    ReadEnd(String),
+    Shutdown(String),
+    Close(String),
+    Reset(String),
+}
+
+pub fn parse(word: &str, rest: &str, args: &[&str]) -> Option<Result<Step, String>> {
+    let conn_only = |ctor: fn(String) -> Step| -> Result<Step, String> {
+        match args {
+            [c] => Ok(ctor(conn_name(c)?)),
+            _ => Err(format!(
+                "`{word}` takes one connection name, e.g. `{word} c1`"
+            )),
+        }
+    };
+    Some(match word {
+        "listen" => no_args(word, args, Step::Listen),
+        "accept" => conn_only(Step::Accept),
+        "connect" => conn_only(Step::Connect),
+        "shutdown" => conn_only(Step::Shutdown),
+        "close" => conn_only(Step::Close),
+        "reset" => conn_only(Step::Reset),
+        "read-end" => conn_only(Step::ReadEnd),
+        "read" => match args {
+            [c] => conn_name(c).map(|conn| Step::Read { conn, bytes: None }),
+            [c, n] => conn_name(c).and_then(|conn| {
+                Ok(Step::Read {
+                    conn,
+                    bytes: Some(count(n)?),
+                })
+            }),
+            _ => Err("`read` takes a connection and an optional byte count: `read c1 [N]`".into()),
+        },
+        "peek" => match args {
+            [c, n] => conn_name(c).and_then(|conn| {
+                Ok(Step::Peek {
+                    conn,
+                    bytes: count(n)?,
+                })
+            }),
+            _ => Err("`peek` takes a connection and a byte count: `peek c1 N`".into()),
+        },
+        "send" => parse_send(rest),
+        _ => return None,
+    })
+}
+
+fn parse_send(rest: &str) -> Result<Step, String> {
+    let (c, payload_text) = super::split_word(rest);
+    let conn = conn_name(c)?;
+    let (data, after) = payload::parse_expression(payload_text).map_err(|e| e.to_string())?;
+    let split = match after.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [] => None,
+        ["split", n] => Some(count(n)?),
+        _ => {
+            return Err(format!(
+                "unexpected `{}` after the payload (only `split N` may follow)",
+                after.trim()
+            ))
+        }
+    };
+    if data.is_empty() {
+        return Err("`send` of no bytes sends nothing: leave the step out".into());
+    }
+    Ok(Step::Send { conn, data, split })
+}
+
+fn conn_name(s: &str) -> Result<String, String> {
+    let ok = s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "bad connection name `{s}` (lowercase letters and digits, e.g. `c1`)"
+        ))
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Listen => write!(f, "listen"),
+            Step::Accept(c) => write!(f, "accept {c}"),
+            Step::Connect(c) => write!(f, "connect {c}"),
+            Step::Send { conn, data, split } => {
+                write!(f, "send {conn} {}", payload::render(data))?;
+                if let Some(n) = split {
+                    write!(f, " split {n}")?;
+                }
+                Ok(())
+            }
+            Step::Peek { conn, bytes } => write!(f, "peek {conn} {bytes}"),
+            Step::Read { conn, bytes: None } => write!(f, "read {conn}"),
+            Step::Read {
+                conn,
+                bytes: Some(n),
+            } => write!(f, "read {conn} {n}"),
+            Step::ReadEnd(c) => write!(f, "read-end {c}"),
+            Step::Shutdown(c) => write!(f, "shutdown {c}"),
+            Step::Close(c) => write!(f, "close {c}"),
+            Step::Reset(c) => write!(f, "reset {c}"),
+        }
+    }
+}
+
+impl Step {
+    pub fn observes(&self) -> Option<Kind> {
+        match self {
+            Step::Read { .. } => Some(Kind::Bytes),
+            Step::ReadEnd(_) => Some(Kind::End),
+            _ => None,
+        }
+    }
+
+    pub fn conn(&self) -> Option<&str> {
+        match self {
+            Step::Listen => None,
+            Step::Accept(c)
+            | Step::Connect(c)
+            | Step::ReadEnd(c)
+            | Step::Shutdown(c)
+            | Step::Close(c)
+            | Step::Reset(c) => Some(c),
+            Step::Send { conn, .. } | Step::Peek { conn, .. } | Step::Read { conn, .. } => {
+                Some(conn)
+            }
+        }
+    }
+
+    pub fn check(&self, role: Role, setup: &mut Setup) -> Result<(), String> {
+        match self {
+            Step::Listen if role == Role::Server => {
+                return Err("`listen` is for cases where the implementation is the client".into())
+            }
+            Step::Listen if setup.listening => return Err("the peer listens only once".into()),
+            Step::Listen => {
+                setup.listening = true;
+                return Ok(());
+            }
+            Step::Connect(_) if role == Role::Client => {
+                return Err("`connect` is for cases where the implementation is the server".into())
+            }
+            Step::Accept(_) if !setup.listening => {
+                return Err("`accept` needs `listen` first".into())
+            }
+            _ => {}
+        }
+        let name = self.conn().unwrap_or_default();
+        let known = setup
+            .conns
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, closed)| *closed);
+        if matches!(self, Step::Connect(_) | Step::Accept(_)) {
+            if known.is_some() {
+                return Err(format!("connection `{name}` is already open"));
+            }
+            if !setup.spawned {
+                return Err("spawn the implementation before connecting to it".into());
+            }
+            setup.conns.push((name.to_string(), false));
+            return Ok(());
+        }
+        match known {
+            None => Err(format!(
+                "connection `{name}` is not open (connect or accept it first)"
+            )),
+            Some(true) => Err(format!("connection `{name}` is already closed")),
+            Some(false) => {
+                if matches!(self, Step::Close(_) | Step::Reset(_)) {
+                    if let Some(entry) = setup.conns.iter_mut().find(|(n, _)| n == name) {
+                        entry.1 = true;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn run(&self, ctx: &mut Ctx, expected: Option<&Observation>) -> StepEnd {
+        match self {
+            Step::Listen => match ctx.session.listen() {
+                Ok(()) => StepEnd::Ok(None),
+                Err(e) => StepEnd::Fail(Failure::harness(format!(
+                    "the peer cannot listen on `{}`: {e}",
+                    ctx.program.addr
+                ))),
+            },
+            Step::Connect(name) => connect(ctx, name),
+            Step::Accept(name) => accept(ctx, name),
+            Step::Send { conn, data, split } => send(ctx, conn, data, *split),
+            Step::Peek { conn, bytes } => peek(ctx, conn, *bytes),
+            Step::Read { conn, bytes } => match expected {
+                Some(Observation::Bytes(want)) => read_checked(ctx, conn, *bytes, want),
+                _ => read_recorded(ctx, conn, *bytes),
+            },
+            Step::ReadEnd(conn) => read_end(ctx, conn, expected),
+            Step::Shutdown(name) => {
+                ctx.peer_ended(name, PeerEnd::HalfClose);
+                match ctx.session.conn(name).map(|c| c.shutdown_write()) {
+                    Some(Ok(())) | None => StepEnd::Ok(None),
+                    Some(Err(e)) => StepEnd::Fail(Failure::new(
+                        Symptom::Other,
+                        None,
+                        format!("cannot shut down `{name}`: {e}"),
+                    )),
+                }
+            }
+            Step::Close(name) => close(ctx, name, PeerEnd::Close),
+            Step::Reset(name) => close(ctx, name, PeerEnd::Reset),
+        }
+    }
+}
+
+/// How the peer ended its side of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerEnd {
+    /// `shutdown`: FIN, and the peer goes on reading.
+    HalfClose,
+    /// `close`: FIN.
+    Close,
+    /// `reset`: RST.
+    Reset,
+}
+
+fn connect(ctx: &mut Ctx, name: &str) -> StepEnd {
+    let deadline = Instant::now() + ctx.timing.connect;
+    // In a private namespace every listening socket is the implementation's: if it
+    // listens and refused us, it listens on another address and will not move.
+    let isolated = ctx.private_network;
+    let target = ctx.program.addr;
+    let listens_elsewhere = move || {
+        if !isolated {
+            return false;
+        }
+        // A listener that would take our connection may have appeared since the refusal.
+        let listeners = sandbox::tcp_listeners();
+        !listeners.is_empty()
+            && !listeners.iter().any(|a| {
+                a.port() == target.port() && (a.ip() == target.ip() || a.ip().is_unspecified())
+            })
+    };
+    match ctx.session.connect(name, deadline, &listens_elsewhere) {
+        Ok(()) => {
+            ctx.opened.push(name.to_string());
+            StepEnd::Ok(None)
+        }
+        Err(ConnectError::Exited) => StepEnd::Fail(Failure::new(
+            Symptom::ExitedBeforeConnection,
+            Some(format!("exited {}", ctx.status_word())),
+            format!(
+                "the server exited (status {}) and nothing accepts connections on `{}`",
+                ctx.status_word(),
+                ctx.program.addr
+            ),
+        )),
+        Err(ConnectError::NotListening) => {
+            let where_ = if !ctx.private_network {
+                String::new()
+            } else {
+                let listeners = sandbox::tcp_listeners();
+                if listeners.is_empty() {
+                    "; it listens nowhere".to_string()
+                } else {
+                    let list: Vec<String> = listeners.iter().map(|a| format!("`{a}`")).collect();
+                    format!("; it listens on {}", list.join(", "))
+                }
+            };
+            StepEnd::Fail(Failure::new(
+                Symptom::NotListening,
+                None,
+                format!(
+                    "nothing accepts connections on `{}`{where_}",
+                    ctx.program.addr
+                ),
+            ))
+        }
+        Err(ConnectError::Io(e)) => StepEnd::Fail(Failure::new(
+            Symptom::Other,
+            None,
+            format!("cannot connect to `{}`: {e}", ctx.program.addr),
+        )),
+    }
+}
+
+fn accept(ctx: &mut Ctx, name: &str) -> StepEnd {
+    let deadline = Instant::now() + ctx.timing.connect;
+    match ctx.session.accept(name, deadline) {
+        Ok(Some(())) => {
+            ctx.opened.push(name.to_string());
+            StepEnd::Ok(None)
+        }
+        Ok(None) if ctx.session.exited() => StepEnd::Fail(Failure::new(
+            Symptom::ExitedBeforeConnection,
+            Some(format!("exited {}", ctx.status_word())),
+            format!(
+                "the client exited (status {}) without connecting",
+                ctx.status_word()
+            ),
+        )),
+        Ok(None) => StepEnd::Fail(Failure::new(
+            Symptom::Other,
+            None,
+            format!(
+                "the client did not connect to `{}` within {}s",
+                ctx.program.addr,
+                ctx.timing.connect.as_secs()
+            ),
+        )),
+        Err(e) => StepEnd::Fail(Failure::harness(format!("cannot accept: {e}"))),
+    }
+}
+
+fn send(ctx: &mut Ctx, name: &str, data: &[u8], split: Option<usize>) -> StepEnd {
+    let segmentation = match split {
+        None => Segmentation::Whole,
+        Some(size) => Segmentation::Pieces {
+            size,
+            pace: ctx.timing.pace,
+        },
+    };
+    let target = Target::Conn(name.to_string());
+    match ctx
+        .session
+        .write(&target, data, segmentation, ctx.timing.observe)
+    {
+        Ok(()) => StepEnd::Ok(None),
+        Err(WriteError::Gone(e)) => StepEnd::Fail(Failure::new(
+            Symptom::Other,
+            None,
+            format!("could not send on `{name}`: the connection is gone ({e})"),
+        )),
+        Err(WriteError::Full) => StepEnd::Fail(Failure::new(
+            Symptom::Other,
+            None,
+            format!(
+                "could not send on `{name}` within {}s: the implementation does not read",
+                ctx.timing.observe.as_secs()
+            ),
+        )),
+    }
+}
+
+fn peek(ctx: &mut Ctx, name: &str, bytes: usize) -> StepEnd {
+    let Some(conn) = ctx.session.conn(name) else {
+        return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
+    };
+    let fd = conn.fd();
+    let want = bytes.saturating_sub(conn.received.len());
+    if let Err(e) = conn.set_low_water(want) {
+        return StepEnd::Fail(Failure::harness(format!("cannot set SO_RCVLOWAT: {e}")));
+    }
+    let deadline = ctx.deadline();
+    let ready = ctx
+        .session
+        .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
+            let c = s.conn(name)?;
+            (c.buffered() >= want).then_some(())
+        });
+    let have = match ctx.session.conn(name) {
+        Some(c) => {
+            let _ = c.set_low_water(1);
+            c.buffered() + c.received.len()
+        }
+        None => 0,
+    };
+    match ready {
+        Some(()) => StepEnd::Ok(None),
+        None => StepEnd::Fail(Failure::new(
+            Symptom::Other,
+            None,
+            format!(
+                "only {have} of {bytes} bytes arrived on `{name}` within {}s",
+                ctx.timing.observe.as_secs()
+            ),
+        )),
+    }
+}
+
+/// Waits until the fixture's bytes have arrived (or what arrived diverges, or the
+/// connection ends), then takes them: `read c1 N` exactly N bytes, `read c1` everything
+/// that has arrived, so bytes sent beyond the expected ones in the same write fail here.
+fn read_checked(ctx: &mut Ctx, name: &str, bytes: Option<usize>, want: &Expected) -> StepEnd {
+    let limit = bytes.unwrap_or(want.len());
+    let Some(fd) = ctx.session.conn(name).map(|c| c.fd()) else {
+        return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
+    };
+    let deadline = ctx.deadline();
+    ctx.session
+        .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
+            let c = s.fill(name, limit)?;
+            let ready = c.received.len() >= limit
+                || c.end.is_some()
+                || !want.admits_prefix(&c.received[..c.received.len().min(limit)]);
+            ready.then_some(())
+        });
+    // `read c1` takes all that has come; `read c1 N` leaves the rest for the next step.
+    let take_all = bytes.is_none();
+    let Some(conn) = ctx
+        .session
+        .fill(name, if take_all { limit + OVERRUN } else { limit })
+    else {
+        return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
+    };
+    let take = if take_all {
+        conn.received.len()
+    } else {
+        conn.received.len().min(limit)
+    };
+    let got: Vec<u8> = conn.received.drain(..take).collect();
+    let end = conn.end;
+    if got.len() == limit && want.matches(&got) {
+        if ctx.stdin_used {
+            // The program sent what it read from stdin: whatever it left unfinished on
+            // stdout before reading was its prompt.
+            if let Some(iut) = &mut ctx.session.iut {
+                iut.out.learn_prompt();
+            }
+        }
+        return StepEnd::Ok(Some(Observation::Bytes(Expected::Exact(got))));
+    }
+    let expected = Observation::Bytes(want.clone()).to_string();
+    let shown = payload::render(&got);
+    let (symptom, message) = if !want.admits_prefix(&got) || got.len() >= limit {
+        (
+            Symptom::UnexpectedBytes {
+                got: got.clone(),
+                want: match want {
+                    Expected::Exact(w) => Some(w.clone()),
+                    Expected::Digest { .. } => None,
+                },
+            },
+            if got.len() > limit && want.matches(&got[..limit]) {
+                format!(
+                    "expected {expected}, got {shown}: {} more than expected",
+                    describe_bytes(got.len() - limit)
+                )
+            } else {
+                format!("expected {expected}, got {shown}")
+            },
+        )
+    } else if let (Some(end), true) = (end, got.is_empty() && ctx.exits_soon()) {
+        (
+            Symptom::ExitedBeforeConnection,
+            format!(
+                "expected {expected}, but the connection ended ({}) unanswered and the program exited (status {})",
+                end.word(),
+                ctx.status_word()
+            ),
+        )
+    } else if let Some(end) = end {
+        (
+            Symptom::Other,
+            format!(
+                "expected {expected}, but the connection ended ({}) after {}",
+                end.word(),
+                describe_bytes(got.len())
+            ),
+        )
+    } else {
+        (
+            Symptom::Other,
+            format!(
+                "expected {expected}, got {} within {}s",
+                describe_bytes(got.len()),
+                ctx.timing.observe.as_secs()
+            ),
+        )
+    };
+    let observed = if got.is_empty() {
+        end.map(|e| e.word().to_string())
+            .unwrap_or_else(|| "nothing".into())
+    } else {
+        shown
+    };
+    StepEnd::Fail(Failure::new(symptom, Some(observed), message))
+}
+
+/// Recording: `read c1 N` waits for N bytes; `read c1` for bytes, then for them to settle.
+fn read_recorded(ctx: &mut Ctx, name: &str, bytes: Option<usize>) -> StepEnd {
+    let limit = bytes.unwrap_or(usize::MAX);
+    let Some(fd) = ctx.session.conn(name).map(|c| c.fd()) else {
+        return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
+    };
+    let deadline = ctx.deadline();
+    let mut last_len = 0;
+    let mut last_growth = Instant::now();
+    while let Some(conn) = ctx.session.fill(name, limit) {
+        let len = conn.received.len();
+        let ended = conn.end.is_some();
+        if len != last_len {
+            last_len = len;
+            last_growth = Instant::now();
+        }
+        let settled = len > 0 && bytes.is_none() && last_growth.elapsed() >= ctx.timing.settle;
+        let now = Instant::now();
+        if now >= deadline {
+            ctx.session.deadlines += 1;
+            break;
+        }
+        if len >= limit || ended || settled {
+            break;
+        }
+        let wake = if len > 0 && bytes.is_none() {
+            (last_growth + ctx.timing.settle).min(deadline)
+        } else {
+            deadline
+        };
+        ctx.session.pump(
+            wake.saturating_duration_since(now),
+            &[Interest::Readable(fd)],
+        );
+    }
+    let Some(conn) = ctx.session.conn(name) else {
+        return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
+    };
+    let take = conn.received.len().min(limit);
+    let got: Vec<u8> = conn.received.drain(..take).collect();
+    match (got.is_empty(), bytes) {
+        (false, None) => StepEnd::Ok(Some(Observation::Bytes(Expected::Exact(got)))),
+        (false, Some(n)) if got.len() == n => {
+            StepEnd::Ok(Some(Observation::Bytes(Expected::Exact(got))))
+        }
+        _ => StepEnd::Fail(Failure::new(
+            Symptom::Other,
+            Some(if got.is_empty() {
+                "nothing".into()
+            } else {
+                payload::render(&got)
+            }),
+            format!(
+                "recording: {} arrived on `{name}`",
+                describe_bytes(got.len())
+            ),
+        )),
+    }
+}
+
+/// Waits for the connection to end; any byte before the end fails the step.
+fn read_end(ctx: &mut Ctx, name: &str, expected: Option<&Observation>) -> StepEnd {
+    let Some(fd) = ctx.session.conn(name).map(|c| c.fd()) else {
+        return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
+    };
+    let deadline = ctx.deadline();
+    let seen = ctx
+        .session
+        .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
+            let have = s.conn(name)?.received.len();
+            let c = s.fill(name, have + OVERRUN)?;
+            if !c.received.is_empty() {
+                Some(Err(std::mem::take(&mut c.received)))
+            } else {
+                c.end.map(Ok)
+            }
+        });
+    let want = match expected {
+        Some(Observation::End(e)) => Some(*e),
+        _ => None,
+    };
+    let want_word = want.map(End::word).unwrap_or("eof or reset");
+    match seen {
+        Some(Ok(end)) if want.is_none_or(|w| w == end) => {
+            if let Some(c) = ctx.session.conn(name) {
+                c.end_observed = true;
+            }
+            StepEnd::Ok(Some(Observation::End(end)))
+        }
+        Some(Ok(end)) => StepEnd::Fail(Failure::new(
+            Symptom::Other,
+            Some(end.word().into()),
+            format!(
+                "expected the connection to end with {want_word}, it ended with {}",
+                end.word()
+            ),
+        )),
+        Some(Err(bytes)) => {
+            let shown = payload::render(&bytes);
+            StepEnd::Fail(Failure::new(
+                Symptom::UnexpectedBytes {
+                    got: bytes.clone(),
+                    want: None,
+                },
+                Some(shown.clone()),
+                format!(
+                    "expected the connection to end ({want_word}), but {} arrived: {shown}",
+                    describe_bytes(bytes.len())
+                ),
+            ))
+        }
+        None => StepEnd::Fail(Failure::new(
+            Symptom::StayedOpen,
+            Some("open".into()),
+            format!(
+                "expected the connection to end ({want_word}), it stayed open for {}s",
+                ctx.timing.observe.as_secs()
+            ),
+        )),
+    }
+}
+
+/// The peer closes or resets a connection: whatever the program sent that no step read is
+/// a failure, named, before the connection goes.
+fn close(ctx: &mut Ctx, name: &str, how: PeerEnd) -> StepEnd {
+    if let Some(unread) = unread(ctx, name) {
+        return StepEnd::Fail(unread);
+    }
+    ctx.peer_ended(name, how);
+    let Some(conn) = ctx.session.take_conn(name) else {
+        return StepEnd::Ok(None);
+    };
+    match how {
+        PeerEnd::Reset => {
+            ctx.session.peer_closed(name, "reset");
+            match conn.reset() {
+                Ok(()) => StepEnd::Ok(None),
+                Err(e) => StepEnd::Fail(Failure::harness(format!("cannot reset `{name}`: {e}"))),
+            }
+        }
+        _ => {
+            ctx.session.peer_closed(name, "closed");
+            drop(conn);
+            StepEnd::Ok(None)
+        }
+    }
+}
+
+/// Bytes that arrived on `name` and no step took, as a failure.
+pub(crate) fn unread(ctx: &mut Ctx, name: &str) -> Option<Failure> {
+    let have = ctx.session.conn(name)?.received.len();
+    let conn = ctx.session.fill(name, have + OVERRUN)?;
+    if conn.received.is_empty() {
+        return None;
+    }
+    let bytes = std::mem::take(&mut conn.received);
+    let shown = payload::render(&bytes);
+    Some(Failure::new(
+        Symptom::UnexpectedBytes {
+            got: bytes.clone(),
+            want: None,
+        },
+        Some(format!("unread {shown}")),
+        format!(
+            "{} arrived on `{name}` that no step expected: {shown}",
+            describe_bytes(bytes.len())
+        ),
+    ))
+}
+
+fn describe_bytes(n: usize) -> String {
+    match n {
+        0 => "no bytes".into(),
+        1 => "1 byte".into(),
+        n => format!("{n} bytes"),
+    }
+}

@@ -1,0 +1,207 @@
+//! The trace of a run: every event on the wire and on the program's stdio, timestamped, in
+//! the order the peer saw them. The wire log of a report is drawn from it (and later the
+//! sequence diagram). Memory stays bounded however much a program sends or prints: runs of
+//! printed lines are counted in one event, and past a cap only the newest events are kept.
+
+use crate::payload;
+use crate::session::End;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Spawned,
+    /// The peer connected or accepted a connection.
+    Opened {
+        conn: String,
+    },
+    /// The peer wrote this many bytes in one segment (`stdin` for the program's input).
+    Wrote {
+        to: String,
+        bytes: usize,
+    },
+    /// One read of the peer returned these bytes (only the first few are kept).
+    Received {
+        conn: String,
+        bytes: usize,
+        head: Vec<u8>,
+    },
+    /// The program ended the connection (FIN or RST).
+    Ended {
+        conn: String,
+        end: End,
+    },
+    /// The peer half-closed, closed or reset a connection, or closed the program's stdin.
+    PeerClosed {
+        conn: String,
+        how: &'static str,
+    },
+    /// The program printed this many lines (consecutive printing is counted in one event).
+    Printed {
+        lines: u64,
+        bytes: u64,
+    },
+    /// The program exited, as the transcript writes its status.
+    Exited {
+        status: String,
+    },
+}
+
+/// An event and when it happened, from the start of the run.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub at: Duration,
+    pub event: Event,
+}
+
+/// Most events kept; older ones are counted, not kept.
+const MAX_EVENTS: usize = 2000;
+/// Bytes of each read kept for the wire log.
+const HEAD_BYTES: usize = 48;
+
+#[derive(Debug)]
+pub struct Trace {
+    start: Instant,
+    entries: VecDeque<Entry>,
+    /// Events dropped from the front to stay under the cap.
+    pub dropped: usize,
+}
+
+impl Default for Trace {
+    fn default() -> Trace {
+        Trace::new()
+    }
+}
+
+impl Trace {
+    pub fn new() -> Trace {
+        Trace {
+            start: Instant::now(),
+            entries: VecDeque::new(),
+            dropped: 0,
+        }
+    }
+
+    pub fn push(&mut self, event: Event) {
+        let at = self.start.elapsed();
+        // Printing goes on and on: count it in the last event while nothing else happened.
+        if let (
+            Event::Printed { lines, bytes },
+            Some(Entry {
+                event:
+                    Event::Printed {
+                        lines: total_lines,
+                        bytes: total_bytes,
+                    },
+                ..
+            }),
+        ) = (&event, self.entries.back_mut())
+        {
+            *total_lines += lines;
+            *total_bytes += bytes;
+            return;
+        }
+        if self.entries.len() == MAX_EVENTS {
+            self.entries.pop_front();
+            self.dropped += 1;
+        }
+        self.entries.push_back(Entry { at, event });
+    }
+
+    /// A read of the peer: keeps its size and its first bytes.
+    pub fn received(&mut self, conn: &str, data: &[u8]) {
+        self.push(Event::Received {
+            conn: conn.to_string(),
+            bytes: data.len(),
+            head: data[..data.len().min(HEAD_BYTES)].to_vec(),
+        });
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    /// The last `n` events as wire-log lines.
+    pub fn last_lines(&self, n: usize) -> Vec<String> {
+        let skip = self.entries.len().saturating_sub(n);
+        self.entries
+            .iter()
+            .skip(skip)
+            .map(|e| e.to_string())
+            .collect()
+    }
+}
+
+/// One wire-log line: `  0.012s  c1 <- 5 bytes "hello"`.
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>8.3}s  ", self.at.as_secs_f64())?;
+        match &self.event {
+            Event::Spawned => write!(f, "program started"),
+            Event::Opened { conn } => write!(f, "{conn} opened"),
+            Event::Wrote { to, bytes } => write!(f, "{to} -> {} (peer wrote)", count(*bytes)),
+            Event::Received { conn, bytes, head } => {
+                write!(f, "{conn} <- {} {}", count(*bytes), payload::quote(head))?;
+                if *bytes > head.len() {
+                    write!(f, "…")?;
+                }
+                Ok(())
+            }
+            Event::Ended { conn, end } => write!(f, "{conn} <- {} (program ended it)", end.word()),
+            Event::PeerClosed { conn, how } => write!(f, "{conn} {how} (peer)"),
+            Event::Printed { lines, bytes } => {
+                write!(f, "stdout: {lines} line(s), {}", count(*bytes as usize))
+            }
+            Event::Exited { status } => write!(f, "program exited: {status}"),
+        }
+    }
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 byte".into()
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printing_is_counted_in_one_event_and_the_trace_stays_bounded() {
+        let mut t = Trace::new();
+        for _ in 0..10_000 {
+            t.push(Event::Printed {
+                lines: 1,
+                bytes: 10,
+            });
+        }
+        assert_eq!(t.entries().count(), 1);
+        assert!(matches!(
+            t.entries().next().map(|e| &e.event),
+            Some(Event::Printed {
+                lines: 10_000,
+                bytes: 100_000
+            })
+        ));
+        for i in 0..MAX_EVENTS + 5 {
+            t.push(Event::Wrote {
+                to: "c1".into(),
+                bytes: i,
+            });
+        }
+        assert_eq!(t.entries().count(), MAX_EVENTS);
+        assert_eq!(t.dropped, 6);
+        let mut big = Trace::new();
+        big.received("c1", &[b'x'; 1000]);
+        let line = big.last_lines(1).join("");
+        assert!(
+            line.contains("c1 <- 1000 bytes") && line.len() < 120,
+            "{line}"
+        );
+    }
+}
