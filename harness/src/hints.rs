@@ -193,9 +193,11 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
             (peer_fin && server).then_some(Hint::EofLoop)
         }
         Symptom::StayedOpen if peer_fin && server => Some(Hint::NotClosed),
-        Symptom::StayedOpen if e.stdin_closed && client && e.peer_ended.is_none() => {
-            Some(Hint::StdinEofSpin)
-        }
+        Symptom::StayedOpen if client => match (e.stdin_closed, e.peer_ended.is_some()) {
+            (true, false) => Some(Hint::StdinEofSpin),
+            (false, true) => Some(Hint::ServerCloseIgnored),
+            _ => None,
+        },
         Symptom::StillRunning if client => match (e.stdin_closed, e.peer_ended.is_some()) {
             (true, false) => Some(Hint::StdinEofSpin),
             (false, true) => Some(Hint::ServerCloseIgnored),
