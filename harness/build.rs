@@ -33,7 +33,8 @@ fn main() {
     std::fs::write(dest, out).expect("write embedded.rs");
 }
 
-/// Files two levels down (`<program>/<file>`), skipping the student corpus.
+/// Files two levels down (`<program>/<file>`), skipping the student corpus and the
+/// coverage tables (`.md`), which are for people.
 fn collect(base: &Path, dir: &Path, ext: Option<&str>, files: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -49,7 +50,10 @@ fn collect(base: &Path, dir: &Path, ext: Option<&str>, files: &mut Vec<(String, 
             if dir == base && rel != "students" {
                 collect(base, &path, ext, files);
             }
-        } else if dir != base && ext.is_none_or(|e| path.extension().is_some_and(|x| x == e)) {
+        } else if dir != base
+            && ext.is_none_or(|e| path.extension().is_some_and(|x| x == e))
+            && path.extension().is_none_or(|x| x != "md")
+        {
             let canonical = path.canonicalize().unwrap_or(path);
             files.push((rel, canonical));
         }

@@ -8,7 +8,10 @@
 //! addr = "127.0.0.1:8080"      # the tutorial's address, the default for every role
 //! prompts = []                  # stripped from printed lines wherever they appear
 //! tolerate = []                 # deviations the contract accepts as non-strict
+//! # eof_reply = "SB"            # what its server sends for each b'' if it ignores the end
 //! ```
+//! The literals a course may change (address, prompts, replies) live here, one place per
+//! program.
 
 use crate::engine::ProgramInfo;
 use crate::fixture::Fixture;
@@ -31,6 +34,7 @@ struct ProgramToml {
     prompts: Vec<String>,
     #[serde(default)]
     tolerate: Vec<String>,
+    eof_reply: Option<String>,
 }
 
 /// One program's suite.
@@ -163,6 +167,7 @@ impl Catalog {
                     addr,
                     prompts: toml.prompts,
                     tolerances,
+                    eof_reply: toml.eof_reply.map(String::into_bytes),
                 },
                 title: toml.title,
                 cases,

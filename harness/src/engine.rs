@@ -90,6 +90,9 @@ pub struct ProgramInfo {
     pub prompts: Vec<String>,
     /// Deviations its contract accepts as non-strict.
     pub tolerances: Vec<Tolerance>,
+    /// What its server sends for each `b''` when it ignores the end of stream (echo's
+    /// `SB`): bytes made of it after the peer's FIN get the `eof-loop` hint.
+    pub eof_reply: Option<Vec<u8>>,
 }
 
 /// Everything a run found out.
@@ -340,6 +343,7 @@ impl Ctx<'_> {
             stdin_closed: self.session.iut.as_ref().is_some_and(|i| i.stdin_closed()),
             served_before,
             last_exception: last_exception.as_deref(),
+            eof_reply: self.program.eof_reply.as_deref(),
         })
     }
 }

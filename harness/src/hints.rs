@@ -160,6 +160,8 @@ pub struct Evidence<'a> {
     pub served_before: usize,
     /// The exception the program died of (the end of its last Python traceback), if any.
     pub last_exception: Option<&'a str>,
+    /// What the program's server sends for each `b''` when it ignores the end of stream.
+    pub eof_reply: Option<&'a [u8]>,
 }
 
 /// The hint for a failure, if a known mistake matches.
@@ -190,7 +192,11 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
                     }
                 }
             }
-            (peer_fin && server).then_some(Hint::EofLoop)
+            // Only the empty message's reply, over and over, is the loop going on after b''.
+            let looped = e
+                .eof_reply
+                .is_some_and(|unit| !unit.is_empty() && made_of(got, unit));
+            (peer_fin && server && looped).then_some(Hint::EofLoop)
         }
         Symptom::StayedOpen if peer_fin && server => Some(Hint::NotClosed),
         Symptom::StayedOpen if client => match (e.stdin_closed, e.peer_ended.is_some()) {
@@ -203,7 +209,9 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
             (false, true) => Some(Hint::ServerCloseIgnored),
             _ => None,
         },
-        Symptom::WrongExit if server && peer_fin && died_of("BrokenPipeError") => {
+        Symptom::WrongExit
+            if server && peer_fin && e.eof_reply.is_some() && died_of("BrokenPipeError") =>
+        {
             Some(Hint::EofLoop)
         }
         Symptom::WrongExit
@@ -216,6 +224,11 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
         Symptom::PrintedOnlyAtExit => Some(Hint::BufferedOutput),
         _ => None,
     }
+}
+
+/// Whether `data` is `unit` repeated (the last repetition may be cut short).
+fn made_of(data: &[u8], unit: &[u8]) -> bool {
+    !data.is_empty() && data.chunks(unit.len()).all(|c| unit.starts_with(c))
 }
 
 #[cfg(test)]
@@ -231,6 +244,7 @@ mod tests {
             stdin_closed: false,
             served_before: 1,
             last_exception: None,
+            eof_reply: Some(b"SB"),
         }
     }
 
@@ -250,8 +264,19 @@ mod tests {
 
     #[test]
     fn the_same_symptom_gets_the_hint_only_in_its_setting() {
-        let sb = bytes(b"SB", None);
+        let sb = bytes(b"SBSBS", None);
         assert_eq!(diagnose(&evidence(&sb)), Some(Hint::EofLoop));
+        let echoed = bytes(b"hello", None);
+        assert_eq!(
+            diagnose(&evidence(&echoed)),
+            None,
+            "bytes after the FIN that are not the empty message's reply are no eof loop"
+        );
+        let no_reply_known = Evidence {
+            eof_reply: None,
+            ..evidence(&sb)
+        };
+        assert_eq!(diagnose(&no_reply_known), None);
         let open_conn = Evidence {
             peer_ended: None,
             ..evidence(&sb)

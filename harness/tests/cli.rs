@@ -391,3 +391,40 @@ fn a_closed_stdout_ends_list_and_run_quietly() {
         assert_eq!(code, Some(0), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_failing_program_that_prints_megabyte_lines_gets_a_report_of_excerpts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Megabyte lines on stdout and stderr, a megabyte reply instead of HELLO.
+    std::fs::write(
+        dir.path().join("loud.py"),
+        "import socket, sys\n\
+         big = 'y' * (2 << 20)\n\
+         print(big); print(big)\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 8080)); s.listen(5)\n\
+         c, _ = s.accept(); d = c.recv(1024)\n\
+         print(d.decode() + big, flush=True)\n\
+         sys.stderr.write('E' * (2 << 20) + '\\n'); sys.stderr.flush()\n\
+         c.sendall(bytes(range(256)) * 4096); c.close(); s.close()\n",
+    )
+    .expect("write");
+    let json = dir.path().join("out.json");
+    let out = sockcheck()
+        .current_dir(dir.path())
+        .args(["run", "echo1", "--server", "python3 loud.py", "--json"])
+        .arg(&json)
+        .output()
+        .expect("runs");
+    let text = stdout_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        &text[..text.len().min(4000)]
+    );
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest <= 2000, "a report line of {longest} characters");
+    assert!(text.contains("bytes)"), "excerpts say their full size");
+    let json_len = std::fs::metadata(&json).expect("written").len();
+    assert!(json_len < 8 << 10, "JSON of {json_len} bytes");
+}

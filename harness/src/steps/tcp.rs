@@ -465,6 +465,12 @@ fn read_checked(ctx: &mut Ctx, name: &str, bytes: Option<usize>, want: &Expected
     };
     let got: Vec<u8> = conn.received.drain(..take).collect();
     let end = conn.end;
+    // The read stopped at its cap with more on the way: say so rather than a wrong size.
+    let and_more = if take_all && got.len() >= limit + OVERRUN {
+        " and more"
+    } else {
+        ""
+    };
     if got.len() == limit && want.matches(&got) {
         if ctx.stdin_used {
             // The program sent what it read from stdin: whatever it left unfinished on
@@ -488,11 +494,11 @@ fn read_checked(ctx: &mut Ctx, name: &str, bytes: Option<usize>, want: &Expected
             },
             if got.len() > limit && want.matches(&got[..limit]) {
                 format!(
-                    "expected {expected}, got {shown}: {} more than expected",
+                    "expected {expected}, got {shown}{and_more}: {} more than expected",
                     describe_bytes(got.len() - limit)
                 )
             } else {
-                format!("expected {expected}, got {shown}")
+                format!("expected {expected}, got {shown}{and_more}")
             },
         )
     } else if let (Some(end), true) = (end, got.is_empty() && ctx.exits_soon()) {
