@@ -75,6 +75,10 @@ fn a_hanging_program_and_its_setsid_grandchild_are_gone_after_the_case() {
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
     assert_eq!(processes_with(&marker), Vec::<String>::new());
     assert_eq!(outcome.verdict, Verdict::Fail, "{:?}", outcome.message);
+    assert!(
+        outcome.deadlines >= 1,
+        "waiting for a listener that never came is a deadline"
+    );
     assert_eq!(
         outcome.hint.map(|h| h.id()),
         Some("not-listening"),

@@ -48,6 +48,12 @@ fn reference_passes(#[files("../suites/*/*.case")] path: PathBuf) {
         outcome.transcript.join("\n"),
         outcome.stderr_tail
     );
+    // Only failures wait for deadlines: a passing run reaches none, however loaded the
+    // machine (this is the timing claim, checked without a clock).
+    assert_eq!(
+        outcome.deadlines, 0,
+        "{program}/{name} passed but reached a deadline"
+    );
     insta::with_settings!({
         snapshot_path => common::root().join("fixtures").join(&program),
         prepend_module_to_snapshot => false,
