@@ -25,6 +25,8 @@ enum Use {
     Expect {
         wanted: VecDeque<String>,
         matched: Vec<String>,
+        /// The longest word of the next wanted line: a line without it cannot match.
+        needle: Vec<u8>,
     },
     /// Every non-empty normalised line, for the `stdout` steps to take in order.
     Record { lines: VecDeque<String> },
@@ -48,7 +50,13 @@ pub struct Printed {
     /// Lines printed since the last match: how many, the first and the last few (excerpts).
     unmatched: u64,
     first_unmatched: Vec<String>,
-    last_unmatched: VecDeque<String>,
+    /// The heads of the last two unmatched lines and their full lengths, raw: buffers
+    /// reused line after line, turned into excerpts only when a report asks.
+    last_unmatched: [(Vec<u8>, usize); 2],
+    /// Which of the two holds the newer line.
+    last_newer: usize,
+    /// How many of the two hold a line.
+    last_count: usize,
 }
 
 impl Printed {
@@ -56,6 +64,7 @@ impl Printed {
     pub fn expecting(expected: Vec<String>, prompts: Vec<String>) -> Printed {
         Printed::new(
             Use::Expect {
+                needle: expected.first().map(|w| needle_of(w)).unwrap_or_default(),
                 wanted: expected.into(),
                 matched: Vec::new(),
             },
@@ -88,7 +97,9 @@ impl Printed {
             ports: Vec::new(),
             unmatched: 0,
             first_unmatched: Vec::new(),
-            last_unmatched: VecDeque::new(),
+            last_unmatched: Default::default(),
+            last_newer: 0,
+            last_count: 0,
         }
     }
 
@@ -100,9 +111,16 @@ impl Printed {
     pub fn push(&mut self, mut data: &[u8]) -> u64 {
         self.bytes += data.len() as u64;
         let before = self.lines;
-        while let Some(nl) = data.iter().position(|&b| b == b'\n') {
-            self.extend_partial(&data[..nl]);
-            self.finish_line();
+        while let Some(nl) = memchr::memchr(b'\n', data) {
+            if self.partial_len == 0 {
+                // The whole line is in this chunk: look at it where it lies.
+                self.finish_line(&data[..nl], nl);
+            } else {
+                self.extend_partial(&data[..nl]);
+                let raw = std::mem::take(&mut self.partial);
+                let full_len = std::mem::take(&mut self.partial_len);
+                self.finish_line(&raw, full_len);
+            }
             data = &data[nl + 1..];
         }
         self.extend_partial(data);
@@ -114,7 +132,9 @@ impl Printed {
         if !self.eof {
             self.eof = true;
             if self.partial_len > 0 {
-                self.finish_line();
+                let raw = std::mem::take(&mut self.partial);
+                let full_len = std::mem::take(&mut self.partial_len);
+                self.finish_line(&raw, full_len);
             }
         }
     }
@@ -126,18 +146,24 @@ impl Printed {
         self.partial_len += data.len();
     }
 
-    fn finish_line(&mut self) {
+    /// One complete line (its first `MAX_LINE` bytes, and its full length). Most lines of a
+    /// program that prints a lot are noise: a line that does not even contain the expected
+    /// line's longest word is passed over without being decoded or normalised.
+    fn finish_line(&mut self, raw: &[u8], full_len: usize) {
         self.lines += 1;
-        let raw = std::mem::take(&mut self.partial);
-        let full_len = std::mem::take(&mut self.partial_len);
+        let raw = &raw[..raw.len().min(MAX_LINE)];
         let cut = full_len > raw.len();
-        let text = String::from_utf8_lossy(&raw);
         let matched = match &mut self.use_ {
-            Use::Expect { wanted, matched } => match wanted.front() {
-                Some(want) if !cut => {
-                    let line = normalise(&text, &self.prompts, &self.ports);
+            Use::Expect {
+                wanted,
+                matched,
+                needle,
+            } => match wanted.front() {
+                Some(want) if !cut && memchr::memmem::find(raw, needle).is_some() => {
+                    let line = normalise(&String::from_utf8_lossy(raw), &self.prompts, &self.ports);
                     if line_matches(want, &line) {
                         wanted.pop_front();
+                        *needle = wanted.front().map(|w| needle_of(w)).unwrap_or_default();
                         matched.push(line);
                         true
                     } else {
@@ -147,7 +173,7 @@ impl Printed {
                 _ => false,
             },
             Use::Record { lines } => {
-                let line = normalise(&text, &self.prompts, &self.ports);
+                let line = normalise(&String::from_utf8_lossy(raw), &self.prompts, &self.ports);
                 if !line.is_empty() && lines.len() < MAX_RECORDED_LINES {
                     lines.push_back(line);
                 }
@@ -157,17 +183,20 @@ impl Printed {
         if matched {
             self.unmatched = 0;
             self.first_unmatched.clear();
-            self.last_unmatched.clear();
-        } else if !text.trim().is_empty() {
+            self.last_count = 0;
+        } else if !raw.iter().all(u8::is_ascii_whitespace) {
             self.unmatched += 1;
-            let shown = excerpt_line(&text, full_len);
+            let head = &raw[..raw.len().min(EXCERPT + 4)];
             if self.first_unmatched.len() < 3 {
-                self.first_unmatched.push(shown);
+                self.first_unmatched
+                    .push(excerpt_line(&String::from_utf8_lossy(head), full_len));
             } else {
-                if self.last_unmatched.len() == 2 {
-                    self.last_unmatched.pop_front();
-                }
-                self.last_unmatched.push_back(shown);
+                self.last_newer = 1 - self.last_newer;
+                let (buf, len) = &mut self.last_unmatched[self.last_newer];
+                buf.clear();
+                buf.extend_from_slice(head);
+                *len = full_len;
+                self.last_count = (self.last_count + 1).min(2);
             }
         }
     }
@@ -211,11 +240,16 @@ impl Printed {
     /// Excerpts of what was printed since the last match: a few first and last lines.
     pub fn printed_instead(&self) -> Vec<String> {
         let mut out = self.first_unmatched.clone();
-        let shown = out.len() + self.last_unmatched.len();
+        let shown = out.len() + self.last_count;
         if (shown as u64) < self.unmatched {
             out.push(format!("… {} more lines …", self.unmatched - shown as u64));
         }
-        out.extend(self.last_unmatched.iter().cloned());
+        let older = 1 - self.last_newer;
+        let order = [older, self.last_newer];
+        for &i in &order[2 - self.last_count..] {
+            let (buf, len) = &self.last_unmatched[i];
+            out.push(excerpt_line(&String::from_utf8_lossy(buf), *len));
+        }
         out
     }
 
@@ -223,6 +257,19 @@ impl Printed {
     pub fn prompts(&self) -> &[String] {
         &self.prompts
     }
+}
+
+/// The longest run of letters and digits of an expected line, which every printed line
+/// that matches it contains: normalising only removes (colour codes, prompts, blanks) or
+/// redacts ports (`[PORT]`, so that word is left out), and a bytes repr `b'..'` shows its
+/// letters and digits as they are.
+fn needle_of(want: &str) -> Vec<u8> {
+    want.replace("[PORT]", " ")
+        .split(|c: char| !c.is_alphanumeric())
+        .max_by_key(|w| w.len())
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec()
 }
 
 /// A printed line for a report: quoted, at most `EXCERPT` bytes of it, with its full size
@@ -408,6 +455,47 @@ mod tests {
             shown[0].len() < 300 && shown[0].contains("bytes"),
             "{shown:?}"
         );
+    }
+
+    #[test]
+    fn every_expected_line_contains_its_needle_and_noise_does_not() {
+        assert_eq!(needle_of("b'HELLO'"), b"HELLO");
+        assert_eq!(needle_of("Hi, sockets 123!"), b"sockets");
+        assert_eq!(
+            needle_of("来自[127.0.0.1:[PORT]]的一条消息:"),
+            "的一条消息".as_bytes()
+        );
+        assert_eq!(needle_of("b''"), b"b");
+        assert_eq!(needle_of("b'\\xff'"), b"xff");
+        let mut p = Printed::expecting(vec!["b'\\xffA'".into()], vec![]);
+        p.push(b"b'\\xffA'\n");
+        assert_eq!(p.available(), 1, "a repr with escapes still matches");
+        let mut q = Printed::expecting(vec!["来自[127.0.0.1:[PORT]]的一条消息:".into()], vec![]);
+        q.add_port(40123);
+        q.push("\x1b[0m来自[127.0.0.1:40123]的一条消息:\n".as_bytes());
+        assert_eq!(q.available(), 1);
+    }
+
+    #[test]
+    fn what_was_printed_instead_is_the_first_and_last_lines_and_a_count() {
+        let mut p = Printed::expecting(vec!["never".into()], vec![]);
+        for i in 1..=10 {
+            p.push(format!("line {i}\n").as_bytes());
+        }
+        assert_eq!(
+            p.printed_instead(),
+            [
+                "\"line 1\"",
+                "\"line 2\"",
+                "\"line 3\"",
+                "… 5 more lines …",
+                "\"line 9\"",
+                "\"line 10\""
+            ]
+        );
+        let mut q = Printed::expecting(vec!["never".into()], vec![]);
+        q.push(b"a\nb\nc\nd\n");
+        assert_eq!(q.printed_instead(), ["\"a\"", "\"b\"", "\"c\"", "\"d\""]);
     }
 
     #[test]
