@@ -35,14 +35,12 @@ enum Command {
     /// List the programs and their cases.
     List,
     /// Play a program of the reference implementation.
+    /// `sockcheck reference <program-id> <server|client> [--addr HOST:PORT]`
+    #[command(disable_help_flag = true)]
     Reference {
-        /// Program id, e.g. echo2.
-        program: String,
-        /// server or client.
-        role: String,
-        /// Address to bind or connect to (default: the program's).
-        #[arg(long)]
-        addr: Option<SocketAddr>,
+        /// Program id, role and options, as the `sockref` binary takes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
 }
 
@@ -83,11 +81,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Out::default();
     match cli.command {
-        Command::Reference {
-            program,
-            role,
-            addr,
-        } => reference(&program, &role, addr),
+        // The reference's own command line: the suites run the reference through it.
+        Command::Reference { args } => ExitCode::from(sockref::cli::main(args)),
         Command::List => list(&out),
         Command::Run(args) => match run(args, &out) {
             Ok(code) => ExitCode::from(code),
@@ -128,20 +123,6 @@ impl Out {
 
     fn line(&self, text: &str) {
         self.print(&format!("{text}\n"));
-    }
-}
-
-fn reference(program: &str, role: &str, addr: Option<SocketAddr>) -> ExitCode {
-    let role = match role.parse::<Role>() {
-        Ok(r) => r,
-        Err(e) => return refuse(&e.to_string()),
-    };
-    match sockref::run(program, role, addr) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let _ = writeln!(io::stderr(), "sockcheck reference: {e}");
-            ExitCode::from(1)
-        }
     }
 }
 

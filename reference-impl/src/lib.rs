@@ -12,6 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+pub mod cli;
 mod console;
 mod echo;
 mod net;
