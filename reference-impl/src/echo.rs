@@ -130,10 +130,7 @@ mod tests {
     use socket2::SockRef;
 
     use super::*;
-
-    fn ephemeral() -> Listener {
-        Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap()
-    }
+    use crate::testutil::ephemeral;
 
     #[test]
     fn echo1_server_and_client() {

@@ -18,6 +18,8 @@ mod echo;
 mod net;
 pub mod pyrepr;
 mod recv;
+#[cfg(test)]
+mod testutil;
 
 use net::Listener;
 
@@ -52,11 +54,14 @@ impl fmt::Display for Role {
 }
 
 /// One program of `SPEC.md`: its id (the subcommand, the suite and fixture name), the
-/// tutorial's hard-coded address, and the roles the reference implements.
+/// tutorial's hard-coded address and `listen()` backlog, and the roles the reference
+/// implements.
 #[derive(Debug)]
 pub struct Program {
     pub id: &'static str,
     pub default_addr: &'static str,
+    /// The tutorial's `listen(n)`.
+    pub backlog: i32,
     pub roles: &'static [Role],
 }
 
@@ -69,31 +74,37 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         id: "echo1",
         default_addr: "127.0.0.1:8080",
+        backlog: 5,
         roles: BOTH,
     },
     Program {
         id: "echo2",
         default_addr: "127.0.0.1:8080",
+        backlog: 5,
         roles: BOTH,
     },
     Program {
         id: "echo3",
         default_addr: "127.0.0.1:8080",
+        backlog: 5,
         roles: BOTH,
     },
     Program {
         id: "recv-partial",
         default_addr: "127.0.0.1:8080",
+        backlog: 5,
         roles: SERVER_ONLY,
     },
     Program {
         id: "recv-block",
         default_addr: "127.0.0.1:8080",
+        backlog: 5,
         roles: SERVER_ONLY,
     },
     Program {
         id: "recv-eof",
         default_addr: "127.0.0.1:8080",
+        backlog: 5,
         roles: SERVER_ONLY,
     },
 ];
@@ -127,7 +138,7 @@ pub fn run(id: &str, role: Role, addr: Option<SocketAddr>) -> Result<(), Error> 
     let mut out = io::stdout().lock();
     match role {
         Role::Server => {
-            let listener = Listener::bind(addr)?;
+            let listener = Listener::bind(addr, program.backlog)?;
             match program.id {
                 "echo1" => echo::echo1_server(listener, &mut out),
                 "echo2" => echo::echo2_server(listener, &mut out),
@@ -277,10 +288,10 @@ mod tests {
 
     #[test]
     fn bind_error_names_the_address() {
-        let first = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let first = testutil::ephemeral();
         let addr = first.local_addr();
         // SO_REUSEADDR does not let a second socket listen where one already listens.
-        let err = Listener::bind(addr).unwrap_err();
+        let err = Listener::bind(addr, 5).unwrap_err();
         let message = err.to_string();
         assert!(
             message.starts_with(&format!("cannot bind `{addr}`: ")),

@@ -9,9 +9,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::Error;
 
-/// The tutorial's `listen(5)`: enough for echo3's clients to wait in turn.
-const BACKLOG: i32 = 5;
-
 /// A listening socket and the address it is bound to.
 #[derive(Debug)]
 pub struct Listener {
@@ -20,8 +17,9 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// `socket()`, `SO_REUSEADDR`, `bind(addr)`, `listen(5)`.
-    pub fn bind(addr: SocketAddr) -> Result<Listener, Error> {
+    /// `socket()`, `SO_REUSEADDR`, `bind(addr)`, `listen(backlog)`: the tutorial's
+    /// backlog is part of each program (`listen(5)` mostly, rexec2's `listen(2)`).
+    pub fn bind(addr: SocketAddr, backlog: i32) -> Result<Listener, Error> {
         let bind_error = |source| Error::Bind { addr, source };
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
             .map_err(bind_error)?;
@@ -31,7 +29,7 @@ impl Listener {
         socket.set_reuse_address(true).map_err(bind_error)?;
         socket.bind(&addr.into()).map_err(bind_error)?;
         socket
-            .listen(BACKLOG)
+            .listen(backlog)
             .map_err(|source| Error::Listen { addr, source })?;
         // Port 0 asks the OS to choose: remember the port it chose, for messages and tests.
         let addr = socket

@@ -54,31 +54,11 @@ pub fn recv_eof_server(listener: Listener, out: &mut impl Write) -> Result<(), E
 mod tests {
     use std::io::Write;
     use std::net::TcpStream;
-    use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+    use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
     use std::thread;
-    use std::time::Duration;
 
     use super::*;
-
-    /// How long a step may take before the test fails: generous, as it is only reached
-    /// when something is wrong.
-    const DEADLINE: Duration = Duration::from_secs(5);
-
-    /// A server's stdout that forwards every write through a channel, so a test can wait
-    /// for what the server prints as it prints it.
-    struct Forward(Sender<Vec<u8>>);
-
-    impl Write for Forward {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            // The test may have stopped listening; the server's output is then unwanted.
-            let _ = self.0.send(buf.to_vec());
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testutil::{all_printed, ephemeral, expect_printed, Forward, SILENCE};
 
     type Server = fn(Listener, &mut Forward) -> Result<(), Error>;
 
@@ -91,28 +71,11 @@ mod tests {
         Receiver<Vec<u8>>,
         thread::JoinHandle<Result<(), Error>>,
     ) {
-        let listener = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = ephemeral();
         let addr = listener.local_addr();
         let (tx, rx) = mpsc::channel();
         let handle = thread::spawn(move || server(listener, &mut Forward(tx)));
         (TcpStream::connect(addr).unwrap(), rx, handle)
-    }
-
-    /// Collects what the server prints until it has printed `expected` (or the deadline).
-    fn expect_printed(printed: &Receiver<Vec<u8>>, expected: &[u8]) {
-        let mut got = Vec::new();
-        while got.len() < expected.len() {
-            match printed.recv_timeout(DEADLINE) {
-                Ok(bytes) => got.extend(bytes),
-                Err(e) => panic!("waiting for {expected:?}: {e:?}, got {got:?}"),
-            }
-        }
-        assert_eq!(got, expected);
-    }
-
-    /// Everything the server prints, once it has finished.
-    fn all_printed(printed: &Receiver<Vec<u8>>) -> Vec<u8> {
-        printed.iter().flatten().collect()
     }
 
     #[test]
@@ -128,10 +91,10 @@ mod tests {
         let (mut client, printed, server) = start(recv_block_server);
         client.write_all(b"hello").unwrap();
         expect_printed(&printed, b"b'hello'\n111\n");
-        // A declared silence window, the only deliberate wait: the second recv must block
-        // while the client is connected and quiet, so nothing more is printed meanwhile.
+        // The silence window: the second recv must block while the client is connected
+        // and quiet, so nothing more is printed meanwhile.
         assert_eq!(
-            printed.recv_timeout(Duration::from_millis(300)),
+            printed.recv_timeout(SILENCE),
             Err(RecvTimeoutError::Timeout),
             "the second recv must block"
         );
