@@ -18,10 +18,13 @@ mod echo;
 mod net;
 pub mod pyrepr;
 mod recv;
+mod rexec;
+mod sticky;
 #[cfg(test)]
 mod testutil;
 
 use net::Listener;
+pub use rexec::Limits;
 
 /// The side of the connection a program plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,8 +57,8 @@ impl fmt::Display for Role {
 }
 
 /// One program of `SPEC.md`: its id (the subcommand, the suite and fixture name), the
-/// tutorial's hard-coded address and `listen()` backlog, and the roles the reference
-/// implements.
+/// tutorial's hard-coded address and `listen()` backlog, the roles the reference
+/// implements, and whether its server runs the commands it receives.
 #[derive(Debug)]
 pub struct Program {
     pub id: &'static str,
@@ -63,6 +66,9 @@ pub struct Program {
     /// The tutorial's `listen(n)`.
     pub backlog: i32,
     pub roles: &'static [Role],
+    /// The server is a remote shell: it serves loopback only unless asked otherwise, and
+    /// runs each command under [`Limits`].
+    pub runs_commands: bool,
 }
 
 const BOTH: &[Role] = &[Role::Server, Role::Client];
@@ -76,36 +82,72 @@ pub const PROGRAMS: &[Program] = &[
         default_addr: "127.0.0.1:8080",
         backlog: 5,
         roles: BOTH,
+        runs_commands: false,
     },
     Program {
         id: "echo2",
         default_addr: "127.0.0.1:8080",
         backlog: 5,
         roles: BOTH,
+        runs_commands: false,
     },
     Program {
         id: "echo3",
         default_addr: "127.0.0.1:8080",
         backlog: 5,
         roles: BOTH,
+        runs_commands: false,
     },
     Program {
         id: "recv-partial",
         default_addr: "127.0.0.1:8080",
         backlog: 5,
         roles: SERVER_ONLY,
+        runs_commands: false,
     },
     Program {
         id: "recv-block",
         default_addr: "127.0.0.1:8080",
         backlog: 5,
         roles: SERVER_ONLY,
+        runs_commands: false,
     },
     Program {
         id: "recv-eof",
         default_addr: "127.0.0.1:8080",
         backlog: 5,
         roles: SERVER_ONLY,
+        runs_commands: false,
+    },
+    Program {
+        id: "rexec1",
+        default_addr: "127.0.0.1:8080",
+        backlog: 5,
+        roles: BOTH,
+        runs_commands: true,
+    },
+    Program {
+        id: "rexec2",
+        default_addr: "127.0.0.1:8848",
+        backlog: 2,
+        roles: BOTH,
+        runs_commands: true,
+    },
+    // The rexec1 pair under another name: SPEC.md's first sticky-packet case is shown
+    // with it, and has its own suite and fixtures.
+    Program {
+        id: "sticky1",
+        default_addr: "127.0.0.1:8080",
+        backlog: 5,
+        roles: BOTH,
+        runs_commands: true,
+    },
+    Program {
+        id: "sticky2",
+        default_addr: "127.0.0.1:8080",
+        backlog: 5,
+        roles: BOTH,
+        runs_commands: false,
     },
 ];
 
@@ -114,11 +156,39 @@ pub fn find(id: &str) -> Option<&'static Program> {
     PROGRAMS.iter().find(|program| program.id == id)
 }
 
-/// Runs one role of one program on `addr` (the program's `default_addr` when `None`):
-/// servers bind it, clients connect to it. Prints go to stdout, prompts read stdin.
-///
-/// Returns when the program would exit 0; echo3's server never returns `Ok`.
+/// How to run a program, besides which one and which role: everything the command line
+/// can say.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Where servers bind and clients connect; the program's `default_addr` when `None`.
+    pub addr: Option<SocketAddr>,
+    /// Lets a server that runs commands bind an address other than loopback.
+    pub allow_remote: bool,
+    /// The time limit and reply cap of each command, for the servers that run commands.
+    pub limits: Limits,
+}
+
+/// Runs one role of one program on `addr` (the program's `default_addr` when `None`)
+/// with the default [`Options`] otherwise; see [`run_with`].
 pub fn run(id: &str, role: Role, addr: Option<SocketAddr>) -> Result<(), Error> {
+    run_with(
+        id,
+        role,
+        &Options {
+            addr,
+            ..Options::default()
+        },
+    )
+}
+
+/// Runs one role of one program: servers bind the address, clients connect to it.
+/// Prints go to stdout, prompts read stdin.
+///
+/// Returns when the program would exit 0; the servers of echo3, rexec1, rexec2 and
+/// sticky1 never return `Ok`. A server that runs commands refuses an address other than
+/// loopback unless `options.allow_remote` is set: it would give a shell to anyone who
+/// can reach it.
+pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
     let program = find(id).ok_or_else(|| Error::UnknownProgram(id.to_owned()))?;
     if !program.roles.contains(&role) {
         return Err(Error::NoRole {
@@ -126,7 +196,7 @@ pub fn run(id: &str, role: Role, addr: Option<SocketAddr>) -> Result<(), Error> 
             role,
         });
     }
-    let addr = match addr {
+    let addr = match options.addr {
         Some(addr) => addr,
         None => program
             .default_addr
@@ -138,7 +208,11 @@ pub fn run(id: &str, role: Role, addr: Option<SocketAddr>) -> Result<(), Error> 
     let mut out = io::stdout().lock();
     match role {
         Role::Server => {
+            if program.runs_commands && !options.allow_remote && !is_loopback(addr) {
+                return Err(Error::RemoteShell { addr });
+            }
             let listener = Listener::bind(addr, program.backlog)?;
+            let limits = &options.limits;
             match program.id {
                 "echo1" => echo::echo1_server(listener, &mut out),
                 "echo2" => echo::echo2_server(listener, &mut out),
@@ -146,6 +220,10 @@ pub fn run(id: &str, role: Role, addr: Option<SocketAddr>) -> Result<(), Error> 
                 "recv-partial" => recv::recv_partial_server(listener, &mut out),
                 "recv-block" => recv::recv_block_server(listener, &mut out),
                 "recv-eof" => recv::recv_eof_server(listener, &mut out),
+                "rexec1" => rexec::rexec1_server(listener, &mut out, limits),
+                "rexec2" => rexec::rexec2_server(listener, &mut out, limits),
+                "sticky1" => sticky::sticky1_server(listener, &mut out, limits),
+                "sticky2" => sticky::sticky2_server(listener, &mut out),
                 _ => unreachable!("PROGRAMS lists a server with no implementation"),
             }
         }
@@ -155,10 +233,20 @@ pub fn run(id: &str, role: Role, addr: Option<SocketAddr>) -> Result<(), Error> 
                 "echo1" => echo::echo1_client(addr, &mut out),
                 "echo2" => echo::echo2_client(addr, &mut input, &mut out),
                 "echo3" => echo::echo3_client(addr, &mut input, &mut out),
+                "rexec1" => rexec::rexec1_client(addr, &mut input, &mut out),
+                "rexec2" => rexec::rexec2_client(addr, &mut input, &mut out),
+                "sticky1" => sticky::sticky1_client(addr, &mut input, &mut out),
+                "sticky2" => sticky::sticky2_client(addr),
                 _ => unreachable!("PROGRAMS lists a client with no implementation"),
             }
         }
     }
+}
+
+/// Whether `addr` can only be reached from this machine: 127.0.0.0/8, `::1`, or an
+/// IPv4-mapped IPv6 form of those.
+fn is_loopback(addr: SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
 }
 
 /// Everything that stops a program, each message naming what it was about.
@@ -170,6 +258,9 @@ pub enum Error {
     UnknownRole(String),
     /// The program exists but the reference does not implement this role of it.
     NoRole { program: &'static str, role: Role },
+    /// A server that runs commands was asked to bind an address other than loopback
+    /// without `allow_remote`.
+    RemoteShell { addr: SocketAddr },
     /// Creating the listening socket or binding it failed.
     Bind { addr: SocketAddr, source: io::Error },
     /// `listen` on the bound socket failed.
@@ -215,6 +306,11 @@ impl fmt::Display for Error {
             Error::NoRole { program, role } => {
                 write!(f, "program `{program}` has no {role} role")
             }
+            Error::RemoteShell { addr } => write!(
+                f,
+                "refusing to serve a remote shell on `{addr}` (not loopback); \
+                 add --allow-remote if you mean it"
+            ),
             Error::Bind { addr, source } => write!(f, "cannot bind `{addr}`: {source}"),
             Error::Listen { addr, source } => write!(f, "cannot listen on `{addr}`: {source}"),
             Error::Accept { addr, source } => {
@@ -232,7 +328,10 @@ impl fmt::Display for Error {
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Error::UnknownProgram(_) | Error::UnknownRole(_) | Error::NoRole { .. } => None,
+            Error::UnknownProgram(_)
+            | Error::UnknownRole(_)
+            | Error::NoRole { .. }
+            | Error::RemoteShell { .. } => None,
             Error::Bind { source, .. }
             | Error::Listen { source, .. }
             | Error::Accept { source, .. }
@@ -298,5 +397,46 @@ mod tests {
             "{message}"
         );
         assert!(err.source().is_some());
+    }
+
+    #[test]
+    fn servers_that_run_commands_refuse_remote_addresses() {
+        for (id, addr) in [
+            ("rexec1", "0.0.0.0:0"),
+            ("rexec2", "[::]:0"),
+            ("sticky1", "192.0.2.1:0"),
+        ] {
+            let options = Options {
+                addr: Some(addr.parse().unwrap()),
+                ..Options::default()
+            };
+            let err = run_with(id, Role::Server, &options).unwrap_err();
+            assert!(matches!(err, Error::RemoteShell { .. }), "{id}: {err}");
+        }
+        let err = run(
+            "rexec1",
+            Role::Server,
+            Some("0.0.0.0:8080".parse().unwrap()),
+        );
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "refusing to serve a remote shell on `0.0.0.0:8080` (not loopback); \
+             add --allow-remote if you mean it"
+        );
+    }
+
+    #[test]
+    fn loopback_is_any_127_address_and_its_ipv6_forms() {
+        for addr in [
+            "127.0.0.1:1",
+            "127.1.2.3:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            assert!(is_loopback(addr.parse().unwrap()), "{addr}");
+        }
+        for addr in ["0.0.0.0:1", "[::]:1", "10.0.0.1:1", "[::ffff:10.0.0.1]:1"] {
+            assert!(!is_loopback(addr.parse().unwrap()), "{addr}");
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! `sockref <program-id> <server|client> [--addr HOST:PORT]`: runs one role of one program
-//! of the library; the command line lives in [`sockref::cli`].
+//! `sockref <program-id> <server|client> [--addr HOST:PORT] [OPTIONS]`: runs one role of
+//! one program of the library; the command line lives in [`sockref::cli`].
 
 use std::process::ExitCode;
 
