@@ -277,6 +277,14 @@ impl Ctx<'_> {
         }
     }
 
+    /// Starts watching how much CPU the program burns (see [`CpuWatch::spinning`]).
+    pub fn watch_cpu(&self) -> CpuWatch {
+        CpuWatch {
+            since: Instant::now(),
+            cpu: self.session.iut.as_ref().and_then(|i| i.cpu_time()),
+        }
+    }
+
     pub fn last_exception(&self) -> Option<String> {
         self.session
             .iut
@@ -345,6 +353,31 @@ impl Ctx<'_> {
             last_exception: last_exception.as_deref(),
             eof_reply: self.program.eof_reply.as_deref(),
         })
+    }
+}
+
+/// The program's CPU time at the start of a wait.
+pub(crate) struct CpuWatch {
+    since: Instant,
+    cpu: Option<Duration>,
+}
+
+/// A program that used at least this share of the wall time was going round a loop; one
+/// that waits in a blocking call uses next to none. Low, because a loaded machine gives a
+/// spinning program only part of a core.
+const SPINNING_SHARE: f64 = 0.1;
+
+impl CpuWatch {
+    /// Whether the program burnt CPU since the watch started.
+    pub fn spinning(&self, ctx: &Ctx) -> bool {
+        let now = ctx.session.iut.as_ref().and_then(|i| i.cpu_time());
+        match (self.cpu, now) {
+            (Some(before), Some(after)) => {
+                let wall = self.since.elapsed().as_secs_f64();
+                wall > 0.0 && (after.saturating_sub(before)).as_secs_f64() >= SPINNING_SHARE * wall
+            }
+            _ => false,
+        }
     }
 }
 

@@ -134,10 +134,15 @@ pub enum Symptom {
         got: Vec<u8>,
         want: Option<Vec<u8>>,
     },
-    /// The connection stayed open where the fixture has its end.
-    StayedOpen,
-    /// The process was still running where the fixture has its exit.
-    StillRunning,
+    /// The connection stayed open where the fixture has its end; `spinning`: the program
+    /// burnt CPU meanwhile (a loop going round) rather than waiting (blocked).
+    StayedOpen {
+        spinning: bool,
+    },
+    /// The process was still running where the fixture has its exit (`spinning` as above).
+    StillRunning {
+        spinning: bool,
+    },
     /// The process exited with another status than the fixture's.
     WrongExit,
     /// An expected printed line never came while the program ran, but did once it exited.
@@ -198,17 +203,22 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
                 .is_some_and(|unit| !unit.is_empty() && made_of(got, unit));
             (peer_fin && server && looped).then_some(Hint::EofLoop)
         }
-        Symptom::StayedOpen if peer_fin && server => Some(Hint::NotClosed),
-        Symptom::StayedOpen if client => match (e.stdin_closed, e.peer_ended.is_some()) {
-            (true, false) => Some(Hint::StdinEofSpin),
-            (false, true) => Some(Hint::ServerCloseIgnored),
-            _ => None,
-        },
-        Symptom::StillRunning if client => match (e.stdin_closed, e.peer_ended.is_some()) {
-            (true, false) => Some(Hint::StdinEofSpin),
-            (false, true) => Some(Hint::ServerCloseIgnored),
-            _ => None,
-        },
+        // A server that still holds a connection the client ended: going round its loop on
+        // b'' (it burns CPU, as the tutorial's remote shell does running the empty
+        // command), or sitting elsewhere without having closed it.
+        Symptom::StayedOpen { spinning } if peer_fin && server => Some(if *spinning {
+            Hint::EofLoop
+        } else {
+            Hint::NotClosed
+        }),
+        Symptom::StayedOpen { spinning } | Symptom::StillRunning { spinning } if client => {
+            match (e.stdin_closed, e.peer_ended.is_some()) {
+                // Only a client that burns CPU is going round a loop on its closed input.
+                (true, false) => spinning.then_some(Hint::StdinEofSpin),
+                (false, true) => Some(Hint::ServerCloseIgnored),
+                _ => None,
+            }
+        }
         Symptom::WrongExit
             if server && peer_fin && e.eof_reply.is_some() && died_of("BrokenPipeError") =>
         {
@@ -343,7 +353,7 @@ mod tests {
 
     #[test]
     fn a_client_still_running_is_blamed_on_what_ended() {
-        let running = Symptom::StillRunning;
+        let running = Symptom::StillRunning { spinning: true };
         let base = Evidence {
             role: Role::Client,
             peer_ended: None,
@@ -362,5 +372,29 @@ mod tests {
             ..server_closed
         };
         assert_eq!(diagnose(&both), None, "either could be why: no hint");
+        let blocked = Symptom::StillRunning { spinning: false };
+        let waiting = Evidence {
+            symptom: &blocked,
+            ..base
+        };
+        assert_eq!(
+            diagnose(&waiting),
+            None,
+            "a client blocked elsewhere is not spinning on its input"
+        );
+        let open = Symptom::StayedOpen { spinning: true };
+        let server_loops = Evidence {
+            role: Role::Server,
+            peer_ended: Some(PeerEnd::HalfClose),
+            stdin_closed: false,
+            ..evidence(&open)
+        };
+        assert_eq!(diagnose(&server_loops), Some(Hint::EofLoop));
+        let idle = Symptom::StayedOpen { spinning: false };
+        let server_waits = Evidence {
+            symptom: &idle,
+            ..server_loops
+        };
+        assert_eq!(diagnose(&server_waits), Some(Hint::NotClosed));
     }
 }

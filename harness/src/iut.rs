@@ -283,6 +283,44 @@ impl Iut {
         self.status.is_some()
     }
 
+    /// The CPU time the program has used so far: every process of its process group
+    /// (the shell that started it, the interpreter, their reaped children), from
+    /// `/proc/PID/stat`, to tell a program going round a loop from one that waits.
+    pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        if self.status.is_some() {
+            return None;
+        }
+        let group = self.child.id().to_string();
+        let mut ticks = 0u64;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let name = entry.file_name();
+            if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // After the command name (in parentheses, may hold spaces): state, ppid, pgrp,
+            // ..., then utime, stime, cutime, cstime as the 12th to 15th fields.
+            let Some(close) = stat.rfind(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            if fields.get(2) != Some(&group.as_str()) {
+                continue;
+            }
+            ticks += fields
+                .get(11..15)
+                .unwrap_or_default()
+                .iter()
+                .map(|f| f.parse::<u64>().unwrap_or(0))
+                .sum::<u64>();
+        }
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Some(std::time::Duration::from_millis(ticks * 1000 / per_second))
+    }
+
     /// Kills the process, its group and (as init of its pid namespace) everything it
     /// started, then reaps it; drains what it printed last.
     pub fn kill(&mut self) {

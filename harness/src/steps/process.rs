@@ -219,6 +219,7 @@ fn stdout_recorded(ctx: &mut Ctx) -> StepEnd {
 
 fn exit(ctx: &mut Ctx, expected: Option<&Observation>) -> StepEnd {
     let deadline = ctx.deadline();
+    let cpu = ctx.watch_cpu();
     ctx.session
         .wait_for(deadline, &|_| Vec::new(), |s| s.exited().then_some(()));
     let Some(observed) = ctx.exit_status() else {
@@ -227,7 +228,9 @@ fn exit(ctx: &mut Ctx, expected: Option<&Observation>) -> StepEnd {
             _ => String::new(),
         };
         return StepEnd::Fail(Failure::new(
-            Symptom::StillRunning,
+            Symptom::StillRunning {
+                spinning: cpu.spinning(ctx),
+            },
             Some("running".into()),
             format!(
                 "expected it to exit{want}, it was still running after {}s",

@@ -604,6 +604,7 @@ fn read_end(ctx: &mut Ctx, name: &str, expected: Option<&Observation>) -> StepEn
         return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
     };
     let deadline = ctx.deadline();
+    let cpu = ctx.watch_cpu();
     let seen = ctx
         .session
         .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
@@ -650,7 +651,9 @@ fn read_end(ctx: &mut Ctx, name: &str, expected: Option<&Observation>) -> StepEn
             ))
         }
         None => StepEnd::Fail(Failure::new(
-            Symptom::StayedOpen,
+            Symptom::StayedOpen {
+                spinning: cpu.spinning(ctx),
+            },
             Some("open".into()),
             format!(
                 "expected the connection to end ({want_word}), it stayed open for {}s",
