@@ -476,7 +476,14 @@ fn run_here(
         }
     }
     if let Some((index, step, failure)) = failed {
-        outcome.hint = ctx.diagnose(step, &failure.symptom);
+        // A hint the case declares for this step and this way of failing comes first: the
+        // case knows what it is about (a short reply to a command flooding stderr).
+        let declared = case
+            .hints
+            .iter()
+            .find(|h| h.step == index && h.when.covers(&failure.symptom))
+            .map(|h| h.hint);
+        outcome.hint = declared.or_else(|| ctx.diagnose(step, &failure.symptom));
         outcome.verdict = failure.verdict;
         outcome.message = Some(if index < case.steps.len() {
             format!("step {} `{step}`: {}", index + 1, failure.message)

@@ -22,10 +22,14 @@ pub enum Hint {
     ServerCloseIgnored,
     UnicodeUpper,
     TrailingNewline,
+    StderrMissing,
+    StderrDeadlock,
+    QuitIgnored,
+    EmptyLineSent,
 }
 
 impl Hint {
-    pub const ALL: [Hint; 12] = [
+    pub const ALL: [Hint; 16] = [
         Hint::EofLoop,
         Hint::StdinEofTraceback,
         Hint::StdinEofSpin,
@@ -38,6 +42,10 @@ impl Hint {
         Hint::ServerCloseIgnored,
         Hint::UnicodeUpper,
         Hint::TrailingNewline,
+        Hint::StderrMissing,
+        Hint::StderrDeadlock,
+        Hint::QuitIgnored,
+        Hint::EmptyLineSent,
     ];
 
     /// The stable name used in JSON reports and in the corpus's expectations.
@@ -55,6 +63,10 @@ impl Hint {
             Hint::ServerCloseIgnored => "server-close-ignored",
             Hint::UnicodeUpper => "unicode-upper",
             Hint::TrailingNewline => "trailing-newline",
+            Hint::StderrMissing => "stderr-missing",
+            Hint::StderrDeadlock => "stderr-deadlock",
+            Hint::QuitIgnored => "quit-ignored",
+            Hint::EmptyLineSent => "empty-line-sent",
         }
     }
 
@@ -116,6 +128,24 @@ impl Hint {
                 "your program sends a newline after the message: send exactly the message's \
                  bytes (input() already strips the newline; do not add one)"
             }
+            Hint::StderrMissing => {
+                "the reply stopped after the command's stdout: send its stderr too, right \
+                 after stdout, in the same reply (stdout + stderr)"
+            }
+            Hint::StderrDeadlock => {
+                "your server stopped answering after a command wrote more than 64 KiB to \
+                 stderr: reading stdout to its end before stderr waits forever once the stderr \
+                 pipe is full; read both at once (proc.communicate())"
+            }
+            Hint::QuitIgnored => {
+                "Q (or q) must end the conversation: the client sends it and closes at once, \
+                 and the server closes the connection without replying and goes back to accept()"
+            }
+            Hint::EmptyLineSent => {
+                "your client sent an empty (or blank) line: send(b'') sends nothing and the \
+                 server's recv keeps waiting, so strip() the input, refuse an empty line and ask \
+                 again"
+            }
         }
     }
 }
@@ -134,6 +164,9 @@ pub enum Symptom {
         got: Vec<u8>,
         want: Option<Vec<u8>>,
     },
+    /// Part of the expected bytes came (or none), then nothing more until the deadline,
+    /// with the connection still open.
+    Short,
     /// The connection stayed open where the fixture has its end; `spinning`: the program
     /// burnt CPU meanwhile (a loop going round) rather than waiting (blocked).
     StayedOpen {
@@ -148,6 +181,48 @@ pub enum Symptom {
     /// An expected printed line never came while the program ran, but did once it exited.
     PrintedOnlyAtExit,
     Other,
+}
+
+/// The ways a step can fail that a case may declare a hint for (`hint <id> if <word>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymptomKind {
+    /// Part of the expected bytes, or none, then silence.
+    Short,
+    /// Other bytes than expected, or bytes where none were.
+    Bytes,
+    /// The connection stayed open.
+    Open,
+    /// The program was still running.
+    Running,
+    /// Another exit status.
+    Exit,
+}
+
+impl SymptomKind {
+    pub const WORDS: [&'static str; 5] = ["short", "bytes", "open", "running", "exit"];
+
+    pub fn from_word(word: &str) -> Option<SymptomKind> {
+        Some(match word {
+            "short" => SymptomKind::Short,
+            "bytes" => SymptomKind::Bytes,
+            "open" => SymptomKind::Open,
+            "running" => SymptomKind::Running,
+            "exit" => SymptomKind::Exit,
+            _ => return None,
+        })
+    }
+
+    /// Whether a symptom is of this kind.
+    pub fn covers(self, symptom: &Symptom) -> bool {
+        matches!(
+            (self, symptom),
+            (SymptomKind::Short, Symptom::Short)
+                | (SymptomKind::Bytes, Symptom::UnexpectedBytes { .. })
+                | (SymptomKind::Open, Symptom::StayedOpen { .. })
+                | (SymptomKind::Running, Symptom::StillRunning { .. })
+                | (SymptomKind::Exit, Symptom::WrongExit)
+        )
+    }
 }
 
 /// What happened in the run up to the failing step.

@@ -17,9 +17,13 @@
 //! `peek c1 10` (wait until 10 bytes are buffered, without reading them), `quiet 300ms`
 //! (a silence window: nothing may arrive). Cases stimulate; the expected values live only
 //! in the fixture, which has one line per step: the step, then `=> what was observed`.
+//! A line `hint <id> if <short|bytes|open|running|exit>` after a step declares the hint a
+//! failure of that step in that way gets (a short reply to a command flooding stderr is
+//! the stderr deadlock); it is not a step and has no fixture line.
 //! The steps themselves, one module per family, are in [`crate::steps`]; this module reads
 //! the file around them (the role, the comments) and checks their order.
 
+use crate::hints::{Hint, SymptomKind};
 use crate::steps::{self, split_word, Setup};
 use std::time::Duration;
 
@@ -38,6 +42,18 @@ pub struct Case {
     /// The comment lines at the top of the file: what the case is about.
     pub about: String,
     pub steps: Vec<Step>,
+    /// Hints the case declares for its steps: `hint stderr-deadlock if short` after a step
+    /// gives that hint when that step fails that way (and only then).
+    pub hints: Vec<DeclaredHint>,
+}
+
+/// A hint a case declares for one of its steps and one way of failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredHint {
+    /// The index of the step in `steps`.
+    pub step: usize,
+    pub when: SymptomKind,
+    pub hint: Hint,
 }
 
 impl Case {
@@ -68,6 +84,7 @@ pub fn parse(program: &str, name: &str, text: &str) -> Result<Case, ParseError> 
     let mut about = Vec::new();
     let mut steps = Vec::new();
     let mut setup = Setup::default();
+    let mut hints = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let err = |message: String| ParseError { line, message };
@@ -82,6 +99,13 @@ pub fn parse(program: &str, name: &str, text: &str) -> Result<Case, ParseError> 
             continue;
         }
         let (word, rest) = split_word(trimmed);
+        if word == "hint" {
+            if steps.is_empty() {
+                return Err(err("`hint` follows the step it is about".into()));
+            }
+            hints.push(parse_hint(steps.len() - 1, rest).map_err(err)?);
+            continue;
+        }
         if word == "role" {
             if role.is_some() || !steps.is_empty() {
                 return Err(err("`role` must come once, before the first step".into()));
@@ -117,7 +141,29 @@ pub fn parse(program: &str, name: &str, text: &str) -> Result<Case, ParseError> 
         role,
         about: about.join(" "),
         steps,
+        hints,
     })
+}
+
+/// `<hint-id> if <symptom>`, e.g. `stderr-deadlock if short`.
+fn parse_hint(step: usize, rest: &str) -> Result<DeclaredHint, String> {
+    let usage = || {
+        format!(
+            "`hint` takes a hint and the way the step fails: `hint <id> if <{}>`",
+            SymptomKind::WORDS.join("|")
+        )
+    };
+    let [id, "if", when] = rest.split_whitespace().collect::<Vec<_>>()[..] else {
+        return Err(usage());
+    };
+    let hint = Hint::from_id(id).ok_or_else(|| {
+        format!(
+            "unknown hint `{id}` (known: {})",
+            Hint::ALL.map(Hint::id).join(", ")
+        )
+    })?;
+    let when = SymptomKind::from_word(when).ok_or_else(usage)?;
+    Ok(DeclaredHint { step, when, hint })
 }
 
 #[cfg(test)]
@@ -149,6 +195,20 @@ send c1 \"hello\"\nread c1\nstdout\nsend c1 \"a\" * 1024 split 512\nshutdown c1\
             ]
         );
         assert_eq!(case.silence(), Duration::from_millis(300));
+        let hinted = parse(
+            "p",
+            "c",
+            "role server\nspawn\nconnect c1\nread c1\nhint stderr-deadlock if short\n",
+        )
+        .unwrap();
+        assert_eq!(
+            hinted.hints,
+            [DeclaredHint {
+                step: 2,
+                when: SymptomKind::Short,
+                hint: Hint::StderrDeadlock
+            }]
+        );
         // The canonical text parses back to the same step.
         for step in &case.steps {
             let text = step.to_string();
@@ -187,6 +247,21 @@ send c1 \"hello\"\nread c1\nstdout\nsend c1 \"a\" * 1024 split 512\nshutdown c1\
                 "only `split N`",
             ),
             ("role server\n", 1, "never spawns"),
+            (
+                "role server\nhint eof-loop if bytes\n",
+                2,
+                "follows the step",
+            ),
+            (
+                "role server\nspawn\nhint no-such if bytes\n",
+                3,
+                "unknown hint `no-such`",
+            ),
+            (
+                "role server\nspawn\nhint eof-loop when bytes\n",
+                3,
+                "hint <id> if",
+            ),
             ("role both\n", 1, "unknown role `both`"),
         ];
         for (text, line, needle) in cases {

@@ -521,12 +521,19 @@ fn read_checked(ctx: &mut Ctx, name: &str, bytes: Option<usize>, want: &Expected
         )
     } else {
         (
-            Symptom::Other,
-            format!(
-                "expected {expected}, got {} within {}s",
-                describe_bytes(got.len()),
-                ctx.timing.observe.as_secs()
-            ),
+            Symptom::Short,
+            if got.is_empty() {
+                format!(
+                    "expected {expected}, got nothing within {}s",
+                    ctx.timing.observe.as_secs()
+                )
+            } else {
+                format!(
+                    "expected {expected}, got {} ({shown}) and then nothing within {}s",
+                    describe_bytes(got.len()),
+                    ctx.timing.observe.as_secs()
+                )
+            },
         )
     };
     let observed = if got.is_empty() {
