@@ -35,6 +35,17 @@ struct ProgramToml {
     #[serde(default)]
     tolerate: Vec<String>,
     eof_reply: Option<String>,
+    demo: Option<Demo>,
+}
+
+/// A classroom demonstration (`sockcheck demo <id>`): the case to run against a server
+/// and against a client, and what the timeline shows, in a sentence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Demo {
+    pub server: String,
+    pub client: String,
+    pub note: String,
 }
 
 /// One program's suite.
@@ -46,6 +57,7 @@ pub struct Suite {
     pub cases: Vec<Case>,
     /// Fixtures by case name.
     pub fixtures: BTreeMap<String, Fixture>,
+    pub demo: Option<Demo>,
 }
 
 impl Suite {
@@ -139,6 +151,16 @@ impl Catalog {
                 path: format!("suites/{id}/program.toml"),
                 message: format!("bad address `{}` (HOST:PORT)", toml.addr),
             })?;
+            if let Some(demo) = &toml.demo {
+                for name in [&demo.server, &demo.client] {
+                    if !cases.iter().any(|c| &c.name == name) {
+                        return Err(CatalogError::Bad {
+                            path: format!("suites/{id}/program.toml"),
+                            message: format!("the demo names `{name}`, which is no case of it"),
+                        });
+                    }
+                }
+            }
             let tolerances = toml
                 .tolerate
                 .iter()
@@ -172,6 +194,7 @@ impl Catalog {
                 title: toml.title,
                 cases,
                 fixtures,
+                demo: toml.demo,
             });
         }
         Ok(Catalog { suites: out })

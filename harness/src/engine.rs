@@ -107,6 +107,9 @@ pub struct Outcome {
     pub stderr_tail: String,
     /// The last events of the run's trace, as wire-log lines.
     pub wire_log: Vec<String>,
+    /// Each step as it ran, with its time and a short view of what it observed (for
+    /// `sockcheck demo`): `  0.004s  read c1 1024 => "1\n2" … "\n3" (1024 bytes)`.
+    pub timeline: Vec<String>,
     pub duration: Duration,
     /// How many waits ran into their deadline: none in a passing run.
     pub deadlines: u32,
@@ -124,6 +127,7 @@ impl Outcome {
             hint: None,
             stderr_tail: String::new(),
             wire_log: Vec::new(),
+            timeline: Vec::new(),
             duration: Duration::ZERO,
             deadlines: 0,
             notes: Vec::new(),
@@ -430,8 +434,24 @@ fn run_here(
         private_network: isolation.is_private(),
     };
     let mut failed = None;
+    let started = Instant::now();
     for (index, step) in case.steps.iter().enumerate() {
-        match step.run(&mut ctx, expectations[index].as_ref()) {
+        let result = step.run(&mut ctx, expectations[index].as_ref());
+        let seen = match &result {
+            StepEnd::Ok(observed) => Some(observed.as_ref()),
+            StepEnd::NonStrict { observed, .. } => Some(Some(observed)),
+            StepEnd::Fail(_) => None,
+        };
+        if let Some(observed) = seen {
+            outcome.timeline.push(format!(
+                "{:>8.3}s  {step}{}",
+                started.elapsed().as_secs_f64(),
+                observed
+                    .map(|o| format!("{}{}", fixture::ARROW, preview(o)))
+                    .unwrap_or_default()
+            ));
+        }
+        match result {
             StepEnd::Ok(observed) => outcome.transcript.push(fixture::line(
                 step,
                 observed.map(|o| o.to_string()).as_deref(),
@@ -506,6 +526,15 @@ fn run_here(
     }
     drop(isolation);
     outcome
+}
+
+/// A short view of an observation for a timeline: the bytes' first and last few.
+fn preview(observed: &Observation) -> String {
+    match observed {
+        Observation::Bytes(crate::payload::Expected::Exact(b)) => crate::payload::preview(b),
+        Observation::Line(l) => crate::payload::preview(l.as_bytes()),
+        other => other.to_string(),
+    }
 }
 
 /// Events of the trace shown in a report.

@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub mod demo;
 pub mod engine;
 pub mod fixture;
 pub mod hints;

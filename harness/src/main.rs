@@ -34,6 +34,17 @@ enum Command {
     Run(RunArgs),
     /// List the programs and their cases.
     List,
+    /// Show a sticky-packet demonstration as a timeline (sticky1, sticky2).
+    Demo {
+        /// Program id: sticky1 or sticky2.
+        program: String,
+        /// Run it against this server instead of the reference.
+        #[arg(long, conflicts_with = "client")]
+        server: Option<String>,
+        /// Run it against this client instead of the reference server.
+        #[arg(long)]
+        client: Option<String>,
+    },
     /// Play a program of the reference implementation.
     /// `sockcheck reference <program-id> <server|client> [--addr HOST:PORT]`
     #[command(disable_help_flag = true)]
@@ -84,6 +95,14 @@ fn main() -> ExitCode {
         // The reference's own command line: the suites run the reference through it.
         Command::Reference { args } => ExitCode::from(sockref::cli::main(args)),
         Command::List => list(&out),
+        Command::Demo {
+            program,
+            server,
+            client,
+        } => match demo(&program, server, client, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
         Command::Run(args) => match run(args, &out) {
             Ok(code) => ExitCode::from(code),
             Err(message) => refuse(&message),
@@ -124,6 +143,73 @@ impl Out {
     fn line(&self, text: &str) {
         self.print(&format!("{text}\n"));
     }
+}
+
+/// Runs a suite's demonstration case and prints its timeline.
+fn demo(
+    program: &str,
+    server: Option<String>,
+    client: Option<String>,
+    out: &Out,
+) -> Result<u8, String> {
+    let catalog = catalog()?;
+    let with_demo: Vec<&str> = catalog
+        .suites
+        .iter()
+        .filter(|s| s.demo.is_some())
+        .map(|s| s.info.id.as_str())
+        .collect();
+    let Some((suite, demo)) = catalog
+        .suite(program)
+        .and_then(|s| s.demo.as_ref().map(|d| (s, d)))
+    else {
+        return Err(format!(
+            "no demonstration for `{program}` (there are: {})",
+            with_demo.join(", ")
+        ));
+    };
+    let (case_name, command) = match (&server, &client) {
+        (_, Some(c)) => (&demo.client, Some(c.clone())),
+        (s, None) => (&demo.server, s.clone()),
+    };
+    if command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return Err("the program's command is empty".into());
+    }
+    let case = suite
+        .cases
+        .iter()
+        .find(|c| &c.name == case_name)
+        .ok_or_else(|| format!("the demo case `{case_name}` is missing"))?;
+    let mut job = match command {
+        Some(command) => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| format!("cannot read the current folder: {e}"))?;
+            workdir::check(&cwd)?;
+            batch::Job {
+                suite: suite.clone(),
+                case: case.clone(),
+                spec: Some(sockcheck::iut::IutSpec {
+                    command,
+                    workdir: Some(cwd),
+                    isolation: Default::default(),
+                }),
+            }
+        }
+        None => {
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find this program's path: {e}"))?;
+            batch::plan_reference(&catalog, &[program.to_string()], &exe)
+                .into_iter()
+                .find(|j| &j.case.name == case_name)
+                .ok_or_else(|| format!("the demo case `{case_name}` is missing"))?
+        }
+    };
+    if let Some(spec) = job.spec.as_mut() {
+        spec.isolation = sockcheck::sandbox::Policy::from_env();
+    }
+    let result = batch::run_one(&job, &Timing::default());
+    out.print(&sockcheck::demo::render(suite, &result, &demo.note));
+    Ok(report::exit_code(std::slice::from_ref(&result)) as u8)
 }
 
 fn catalog() -> Result<Catalog, String> {

@@ -127,6 +127,29 @@ pub fn render_line(text: &str) -> String {
     }
 }
 
+/// A short view of bytes for a timeline people read: whole when short, else the first and
+/// last few bytes around an ellipsis, with the length (`"1\n2\n3" … "\n370\n3" (1024 bytes)`).
+pub fn preview(data: &[u8]) -> String {
+    const WHOLE: usize = 48;
+    if data.len() <= WHOLE {
+        return quote(data);
+    }
+    let mut head = 24;
+    while head < data.len() && (data[head] & 0xc0) == 0x80 {
+        head += 1;
+    }
+    let mut tail = data.len() - 16;
+    while tail < data.len() && (data[tail] & 0xc0) == 0x80 {
+        tail += 1;
+    }
+    format!(
+        "{} … {} ({} bytes)",
+        quote(&data[..head]),
+        quote(&data[tail..]),
+        data.len()
+    )
+}
+
 /// Quotes at most `max` bytes of `data` (whose full length is `full_len`); when that cuts
 /// it, says so with the full size: `"xxxx…" (1048576 bytes)`. Reports and JSON show only
 /// excerpts, never megabytes.

@@ -428,3 +428,39 @@ fn a_failing_program_that_prints_megabyte_lines_gets_a_report_of_excerpts() {
     let json_len = std::fs::metadata(&json).expect("written").len();
     assert!(json_len < 8 << 10, "JSON of {json_len} bytes");
 }
+
+#[test]
+fn demo_sticky1_shows_the_leftover_coming_out_of_the_second_read_every_time() {
+    let without_times = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| match l.trim_start().split_once("s  ") {
+                Some((time, rest)) if time.parse::<f64>().is_ok() => rest.to_string(),
+                _ => l.to_string(),
+            })
+            .collect()
+    };
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let out = sockcheck()
+            .args(["demo", "sticky1"])
+            .output()
+            .expect("runs");
+        let text = stdout_of(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        runs.push(without_times(&text));
+    }
+    assert_eq!(runs[0], runs[1], "the same timeline every run");
+    let reads: Vec<&String> = runs[0]
+        .iter()
+        .filter(|l| l.starts_with("read c1"))
+        .collect();
+    assert_eq!(reads.len(), 3, "{:?}", runs[0]);
+    assert!(
+        reads[1].starts_with("read c1 1024 => \"284\\n") && !reads[1].contains("NEW OUTPUT"),
+        "the second read returns leftover bytes of the first reply: {}",
+        reads[1]
+    );
+    assert!(reads[2].contains("NEW OUTPUT"), "{}", reads[2]);
+    let unknown = sockcheck().args(["demo", "echo1"]).output().expect("runs");
+    assert_eq!(unknown.status.code(), Some(2));
+}
