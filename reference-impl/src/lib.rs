@@ -168,19 +168,6 @@ pub struct Options {
     pub limits: Limits,
 }
 
-/// Runs one role of one program on `addr` (the program's `default_addr` when `None`)
-/// with the default [`Options`] otherwise; see [`run_with`].
-pub fn run(id: &str, role: Role, addr: Option<SocketAddr>) -> Result<(), Error> {
-    run_with(
-        id,
-        role,
-        &Options {
-            addr,
-            ..Options::default()
-        },
-    )
-}
-
 /// Runs one role of one program: servers bind the address, clients connect to it.
 /// Prints go to stdout, prompts read stdin.
 ///
@@ -379,9 +366,9 @@ mod tests {
 
     #[test]
     fn run_refuses_unknown_programs_and_roles() {
-        let err = run("foo", Role::Server, None).unwrap_err();
+        let err = run_with("foo", Role::Server, &Options::default()).unwrap_err();
         assert_eq!(err.to_string(), "unknown program `foo`");
-        let err = run("recv-eof", Role::Client, None).unwrap_err();
+        let err = run_with("recv-eof", Role::Client, &Options::default()).unwrap_err();
         assert_eq!(err.to_string(), "program `recv-eof` has no client role");
     }
 
@@ -413,10 +400,13 @@ mod tests {
             let err = run_with(id, Role::Server, &options).unwrap_err();
             assert!(matches!(err, Error::RemoteShell { .. }), "{id}: {err}");
         }
-        let err = run(
+        let err = run_with(
             "rexec1",
             Role::Server,
-            Some("0.0.0.0:8080".parse().unwrap()),
+            &Options {
+                addr: Some("0.0.0.0:8080".parse().unwrap()),
+                ..Options::default()
+            },
         );
         assert_eq!(
             err.unwrap_err().to_string(),
