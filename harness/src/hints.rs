@@ -288,10 +288,12 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
         }),
         Symptom::StayedOpen { spinning } | Symptom::StillRunning { spinning } if client => {
             match (e.stdin_closed, e.peer_ended.is_some()) {
+                // The server closed first: a client that had stopped on b'' would be gone
+                // already, whatever it later does with its closed input.
+                (_, true) => Some(Hint::ServerCloseIgnored),
                 // Only a client that burns CPU is going round a loop on its closed input.
                 (true, false) => spinning.then_some(Hint::StdinEofSpin),
-                (false, true) => Some(Hint::ServerCloseIgnored),
-                _ => None,
+                (false, false) => None,
             }
         }
         Symptom::WrongExit
@@ -446,7 +448,11 @@ mod tests {
             stdin_closed: true,
             ..server_closed
         };
-        assert_eq!(diagnose(&both), None, "either could be why: no hint");
+        assert_eq!(
+            diagnose(&both),
+            Some(Hint::ServerCloseIgnored),
+            "the server closed first: a client that stopped on b'' would be gone"
+        );
         let blocked = Symptom::StillRunning { spinning: false };
         let waiting = Evidence {
             symptom: &blocked,
