@@ -15,6 +15,7 @@ use std::str::FromStr;
 pub mod cli;
 mod console;
 mod echo;
+pub mod frame;
 mod net;
 pub mod pyrepr;
 mod recv;
