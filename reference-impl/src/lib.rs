@@ -1,5 +1,5 @@
 //! The reference implementation of the tutorial's socket programs: the program table, the
-//! error type, and [`run`], which the `sockref` binary calls.
+//! error type, and [`run_with`], which the command line (`cli`) calls.
 //!
 //! Every program uses blocking std sockets, the tutorial's buffer sizes (`recv(1024)`,
 //! `recv(2)`, ...) and the tutorial's prints, because the fixtures the suites check
