@@ -1,9 +1,10 @@
 //! Remote command execution, the tutorial's two versions (远程执行命令的示例 and
 //! 远程执行命令): the server runs each command it receives with `sh -c` and sends back
 //! stdout followed by stderr in one unframed reply; rexec2 adds `q` to quit. Also the
-//! command runner both use, which reads the two pipes at once (the tutorial reads stdout
-//! to its end first and deadlocks once stderr fills its pipe) and bounds every command
-//! in time and in output, since the reference is a remote shell.
+//! command runner both use (and the framed servers, whose replies it makes too), which
+//! reads the two pipes at once (the tutorial reads stdout to its end first and deadlocks
+//! once stderr fills its pipe) and bounds every command in time and in output, since the
+//! reference is a remote shell.
 
 use std::ffi::OsStr;
 use std::io::{self, BufRead, Read, Write};
@@ -211,7 +212,7 @@ fn is_quit(command: &[u8]) -> bool {
 /// `input().strip()`: without the whitespace around it, as Python's `str.strip` sees
 /// whitespace (Unicode's, and the separators `\x1c` to `\x1f`). Input that is not UTF-8
 /// loses the ASCII whitespace only.
-fn strip(line: &[u8]) -> &[u8] {
+pub(crate) fn strip(line: &[u8]) -> &[u8] {
     match std::str::from_utf8(line) {
         Ok(text) => text
             .trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
@@ -222,7 +223,7 @@ fn strip(line: &[u8]) -> &[u8] {
 
 /// What running one command gave.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Output {
+pub(crate) struct Output {
     /// At most [`Limits::max_reply`] bytes of each stream.
     stdout: Vec<u8>,
     stderr: Vec<u8>,
@@ -242,7 +243,7 @@ impl Output {
     /// The reply: stdout then stderr, as the tutorial's `stdout.read() + stderr.read()`,
     /// cut at the cap, and after them a line that says why the output stops short, if it
     /// does.
-    fn into_reply(self, limits: &Limits) -> Vec<u8> {
+    pub(crate) fn into_reply(self, limits: &Limits) -> Vec<u8> {
         let mut reply = self.stdout;
         reply.extend_from_slice(&self.stderr);
         let note = if let Some(error) = self.error {
@@ -305,7 +306,7 @@ struct Collected {
 /// Each stream keeps up to the cap by itself, so that for a command that ends, the reply
 /// is exactly the first `max_reply` bytes of stdout followed by stderr, however the two
 /// readers happened to interleave.
-fn run_command(command: &[u8], limits: &Limits) -> Output {
+pub(crate) fn run_command(command: &[u8], limits: &Limits) -> Output {
     let spawned = Command::new("sh")
         .arg("-c")
         .arg(OsStr::from_bytes(command))
