@@ -16,6 +16,7 @@ pub mod cli;
 mod console;
 mod echo;
 pub mod frame;
+mod framed;
 mod net;
 pub mod pyrepr;
 mod recv;
@@ -150,6 +151,21 @@ pub const PROGRAMS: &[Program] = &[
         roles: BOTH,
         runs_commands: false,
     },
+    // The two fixes of the sticky packets: rexec1's remote shell with framed replies.
+    Program {
+        id: "framed-low",
+        default_addr: "127.0.0.1:8080",
+        backlog: 5,
+        roles: BOTH,
+        runs_commands: true,
+    },
+    Program {
+        id: "framed-header",
+        default_addr: "127.0.0.1:8080",
+        backlog: 5,
+        roles: BOTH,
+        runs_commands: true,
+    },
 ];
 
 /// The program with this id, if the reference implements it.
@@ -167,15 +183,18 @@ pub struct Options {
     pub allow_remote: bool,
     /// The time limit and reply cap of each command, for the servers that run commands.
     pub limits: Limits,
+    /// The longest body and header the framed clients accept: a frame that declares more
+    /// is a protocol error, found before any of it is stored.
+    pub frame_limits: frame::Limits,
 }
 
 /// Runs one role of one program: servers bind the address, clients connect to it.
 /// Prints go to stdout, prompts read stdin.
 ///
-/// Returns when the program would exit 0; the servers of echo3, rexec1, rexec2 and
-/// sticky1 never return `Ok`. A server that runs commands refuses an address other than
-/// loopback unless `options.allow_remote` is set: it would give a shell to anyone who
-/// can reach it.
+/// Returns when the program would exit 0; the servers of echo3, rexec1, rexec2, sticky1,
+/// framed-low and framed-header never return `Ok`. A server that runs commands refuses an
+/// address other than loopback unless `options.allow_remote` is set: it would give a shell
+/// to anyone who can reach it.
 pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
     let program = find(id).ok_or_else(|| Error::UnknownProgram(id.to_owned()))?;
     if !program.roles.contains(&role) {
@@ -212,6 +231,8 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
                 "rexec2" => rexec::rexec2_server(listener, &mut out, limits),
                 "sticky1" => sticky::sticky1_server(listener, &mut out, limits),
                 "sticky2" => sticky::sticky2_server(listener, &mut out),
+                "framed-low" => framed::framed_low_server(listener, limits),
+                "framed-header" => framed::framed_header_server(listener, limits),
                 _ => unreachable!("PROGRAMS lists a server with no implementation"),
             }
         }
@@ -225,6 +246,12 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
                 "rexec2" => rexec::rexec2_client(addr, &mut input, &mut out),
                 "sticky1" => sticky::sticky1_client(addr, &mut input, &mut out),
                 "sticky2" => sticky::sticky2_client(addr),
+                "framed-low" => {
+                    framed::framed_low_client(addr, &mut input, &mut out, &options.frame_limits)
+                }
+                "framed-header" => {
+                    framed::framed_header_client(addr, &mut input, &mut out, &options.frame_limits)
+                }
                 _ => unreachable!("PROGRAMS lists a client with no implementation"),
             }
         }
@@ -261,6 +288,19 @@ pub enum Error {
     Recv { peer: SocketAddr, source: io::Error },
     /// A send on a connection failed (a reset or a broken pipe, typically).
     Send { peer: SocketAddr, source: io::Error },
+    /// A framed client received a frame that breaks the protocol; the stream cannot be
+    /// read any further.
+    BadFrame {
+        peer: SocketAddr,
+        source: frame::FrameError,
+    },
+    /// The server closed the connection in the middle of a frame: `received` bytes of it
+    /// had come, and at least `missing` more were due.
+    ClosedMidFrame {
+        peer: SocketAddr,
+        received: usize,
+        missing: usize,
+    },
     /// Reading a line of standard input failed (not its end: that is no error).
     Stdin(io::Error),
     /// Printing failed, e.g. the reader of stdout went away.
@@ -307,6 +347,16 @@ impl fmt::Display for Error {
             Error::Connect { addr, source } => write!(f, "cannot connect to `{addr}`: {source}"),
             Error::Recv { peer, source } => write!(f, "cannot receive from `{peer}`: {source}"),
             Error::Send { peer, source } => write!(f, "cannot send to `{peer}`: {source}"),
+            Error::BadFrame { peer, source } => write!(f, "bad frame from `{peer}`: {source}"),
+            Error::ClosedMidFrame {
+                peer,
+                received,
+                missing,
+            } => write!(
+                f,
+                "`{peer}` closed the connection in the middle of a frame, after {received} \
+                 byte(s) of it; at least {missing} more were due"
+            ),
             Error::Stdin(source) => write!(f, "cannot read standard input: {source}"),
             Error::Stdout(source) => write!(f, "cannot write to standard output: {source}"),
         }
@@ -319,7 +369,9 @@ impl StdError for Error {
             Error::UnknownProgram(_)
             | Error::UnknownRole(_)
             | Error::NoRole { .. }
-            | Error::RemoteShell { .. } => None,
+            | Error::RemoteShell { .. }
+            | Error::ClosedMidFrame { .. } => None,
+            Error::BadFrame { source, .. } => Some(source),
             Error::Bind { source, .. }
             | Error::Listen { source, .. }
             | Error::Accept { source, .. }
@@ -393,6 +445,8 @@ mod tests {
             ("rexec1", "0.0.0.0:0"),
             ("rexec2", "[::]:0"),
             ("sticky1", "192.0.2.1:0"),
+            ("framed-low", "0.0.0.0:0"),
+            ("framed-header", "[::ffff:10.0.0.1]:0"),
         ] {
             let options = Options {
                 addr: Some(addr.parse().unwrap()),
