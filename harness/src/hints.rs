@@ -26,10 +26,16 @@ pub enum Hint {
     StderrDeadlock,
     QuitIgnored,
     EmptyLineSent,
+    BigEndianLength,
+    HeaderWithoutPrefix,
+    HeaderNotStrict,
+    TotalSizeStdoutOnly,
+    PrefixAssumedWhole,
+    SingleRecvBody,
 }
 
 impl Hint {
-    pub const ALL: [Hint; 16] = [
+    pub const ALL: [Hint; 22] = [
         Hint::EofLoop,
         Hint::StdinEofTraceback,
         Hint::StdinEofSpin,
@@ -46,6 +52,12 @@ impl Hint {
         Hint::StderrDeadlock,
         Hint::QuitIgnored,
         Hint::EmptyLineSent,
+        Hint::BigEndianLength,
+        Hint::HeaderWithoutPrefix,
+        Hint::HeaderNotStrict,
+        Hint::TotalSizeStdoutOnly,
+        Hint::PrefixAssumedWhole,
+        Hint::SingleRecvBody,
     ];
 
     /// The stable name used in JSON reports and in the corpus's expectations.
@@ -67,6 +79,12 @@ impl Hint {
             Hint::StderrDeadlock => "stderr-deadlock",
             Hint::QuitIgnored => "quit-ignored",
             Hint::EmptyLineSent => "empty-line-sent",
+            Hint::BigEndianLength => "big-endian-length",
+            Hint::HeaderWithoutPrefix => "header-without-prefix",
+            Hint::HeaderNotStrict => "header-not-strict",
+            Hint::TotalSizeStdoutOnly => "total-size-stdout-only",
+            Hint::PrefixAssumedWhole => "prefix-assumed-whole",
+            Hint::SingleRecvBody => "single-recv-body",
         }
     }
 
@@ -146,6 +164,32 @@ impl Hint {
                  server's recv keeps waiting, so strip() the input, refuse an empty line and ask \
                  again"
             }
+            Hint::BigEndianLength => {
+                "your length prefix is big-endian: read as big-endian its four bytes give the \
+                 right length, but the contract is struct.pack('i', n), little-endian (use \
+                 'i' or '<i', not '!i' or '>i')"
+            }
+            Hint::HeaderWithoutPrefix => {
+                "your server sent the JSON header without its 4-byte length first: send \
+                 struct.pack('i', len(header_bytes)), then the header, then the body"
+            }
+            Hint::HeaderNotStrict => {
+                "your header works, but its md5 should be the body's real digest \
+                 (hashlib.md5(body).hexdigest(), not a placeholder like fdsaf2143254f), and it \
+                 should carry file_name and md5 as the tutorial names them"
+            }
+            Hint::TotalSizeStdoutOnly => {
+                "total_size counts only stdout, but the body is stdout followed by stderr: \
+                 take the length of the whole body you send"
+            }
+            Hint::PrefixAssumedWhole => {
+                "your client assumed the 4-byte length arrives in one recv: TCP may deliver it \
+                 in pieces, so read until you have 4 bytes before unpacking it"
+            }
+            Hint::SingleRecvBody => {
+                "your client read the body with one recv: recv returns what has arrived, up to \
+                 its size, so loop until you have the whole declared length"
+            }
         }
     }
 }
@@ -164,9 +208,14 @@ pub enum Symptom {
         got: Vec<u8>,
         want: Option<Vec<u8>>,
     },
-    /// Part of the expected bytes came (or none), then nothing more until the deadline,
-    /// with the connection still open.
-    Short,
+    /// The step itself recognised a known mistake (the four bytes of a length prefix read
+    /// big-endian give the expected length).
+    Declared(Hint),
+    /// Part of the expected bytes came (`got` of them, perhaps none), then nothing more
+    /// until the deadline, with the connection still open.
+    Short {
+        got: usize,
+    },
     /// The connection stayed open where the fixture has its end; `spinning`: the program
     /// burnt CPU meanwhile (a loop going round) rather than waiting (blocked).
     StayedOpen {
@@ -188,6 +237,8 @@ pub enum Symptom {
 pub enum SymptomKind {
     /// Part of the expected bytes, or none, then silence.
     Short,
+    /// None of the expected bytes, then silence.
+    Nothing,
     /// Other bytes than expected, or bytes where none were.
     Bytes,
     /// The connection stayed open.
@@ -199,11 +250,12 @@ pub enum SymptomKind {
 }
 
 impl SymptomKind {
-    pub const WORDS: [&'static str; 5] = ["short", "bytes", "open", "running", "exit"];
+    pub const WORDS: [&'static str; 6] = ["short", "nothing", "bytes", "open", "running", "exit"];
 
     pub fn from_word(word: &str) -> Option<SymptomKind> {
         Some(match word {
             "short" => SymptomKind::Short,
+            "nothing" => SymptomKind::Nothing,
             "bytes" => SymptomKind::Bytes,
             "open" => SymptomKind::Open,
             "running" => SymptomKind::Running,
@@ -216,7 +268,8 @@ impl SymptomKind {
     pub fn covers(self, symptom: &Symptom) -> bool {
         matches!(
             (self, symptom),
-            (SymptomKind::Short, Symptom::Short)
+            (SymptomKind::Short, Symptom::Short { .. })
+                | (SymptomKind::Nothing, Symptom::Short { got: 0 })
                 | (SymptomKind::Bytes, Symptom::UnexpectedBytes { .. })
                 | (SymptomKind::Open, Symptom::StayedOpen { .. })
                 | (SymptomKind::Running, Symptom::StillRunning { .. })
@@ -309,6 +362,7 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
             Some(Hint::ResetUncaught)
         }
         Symptom::PrintedOnlyAtExit => Some(Hint::BufferedOutput),
+        Symptom::Declared(hint) => Some(*hint),
         _ => None,
     }
 }

@@ -17,7 +17,7 @@
 //! `peek c1 10` (wait until 10 bytes are buffered, without reading them), `quiet 300ms`
 //! (a silence window: nothing may arrive). Cases stimulate; the expected values live only
 //! in the fixture, which has one line per step: the step, then `=> what was observed`.
-//! A line `hint <id> if <short|bytes|open|running|exit>` after a step declares the hint a
+//! A line `hint <id> if <short|nothing|bytes|open|running|exit>` after a step declares the hint a
 //! failure of that step in that way gets (a short reply to a command flooding stderr is
 //! the stderr deadlock); it is not a step and has no fixture line.
 //! The steps themselves, one module per family, are in [`crate::steps`]; this module reads

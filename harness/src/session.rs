@@ -186,6 +186,51 @@ pub enum Segmentation {
     Whole,
     /// Pieces of this many bytes, each its own segment, `pace` apart.
     Pieces { size: usize, pace: Duration },
+    /// Pieces of 1 to 16 bytes cut at points a generator seeded with `seed` chooses,
+    /// `pace` apart: the same seed, the same cuts.
+    Random { seed: u64, pace: Duration },
+}
+
+impl Segmentation {
+    /// The lengths of the pieces `len` bytes are cut into.
+    pub fn pieces(self, len: usize) -> Vec<usize> {
+        match self {
+            Segmentation::Whole => vec![len],
+            Segmentation::Pieces { size, .. } => {
+                let size = size.max(1);
+                (0..len)
+                    .step_by(size)
+                    .map(|at| size.min(len - at))
+                    .collect()
+            }
+            Segmentation::Random { seed, .. } => {
+                // splitmix64: small, well known, and the same on every machine.
+                let mut state = seed;
+                let mut next = move || {
+                    state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    let mut z = state;
+                    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                    z ^ (z >> 31)
+                };
+                let mut out = Vec::new();
+                let mut left = len;
+                while left > 0 {
+                    let piece = (1 + (next() % 16) as usize).min(left);
+                    out.push(piece);
+                    left -= piece;
+                }
+                out
+            }
+        }
+    }
+
+    fn pace(self) -> Duration {
+        match self {
+            Segmentation::Whole => Duration::ZERO,
+            Segmentation::Pieces { pace, .. } | Segmentation::Random { pace, .. } => pace,
+        }
+    }
 }
 
 /// Why a write did not complete.
@@ -210,6 +255,8 @@ pub struct Session {
 
 /// Longest single poll when the kernel gives no pidfd to wait on the exit.
 const EXIT_POLL_SLICE: Duration = Duration::from_millis(10);
+/// How many times its patience a program that keeps printing may take to listen.
+const MAX_PATIENCE_FACTOR: u32 = 6;
 /// Longest pause between two attempts to connect to a program that does not listen yet.
 const MAX_CONNECT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -369,11 +416,11 @@ impl Session {
         segmentation: Segmentation,
         deadline: Duration,
     ) -> Result<(), WriteError> {
-        let (piece, pace) = match segmentation {
-            Segmentation::Whole => (data.len().max(1), Duration::ZERO),
-            Segmentation::Pieces { size, pace } => (size.max(1), pace),
-        };
-        for (i, chunk) in data.chunks(piece).enumerate() {
+        let pace = segmentation.pace();
+        let mut at = 0;
+        for (i, piece) in segmentation.pieces(data.len()).into_iter().enumerate() {
+            let chunk = &data[at..at + piece];
+            at += piece;
             if i > 0 {
                 // Deliberate pacing, so each piece leaves as a segment of its own.
                 self.wait_until(Instant::now() + pace, &|_| Vec::new(), |_| None::<()>);
@@ -426,11 +473,23 @@ impl Session {
     pub fn connect(
         &mut self,
         name: &str,
-        deadline: Instant,
+        patience: Duration,
         listens_elsewhere: &dyn Fn() -> bool,
     ) -> Result<(), ConnectError> {
         let mut backoff = Duration::from_millis(2);
+        // A program that is still printing is still starting: each new output gives it
+        // `patience` again, up to a cap, so a flood before `listen` is not "not listening"
+        // on a loaded machine, and a program that only prints still fails in the end.
+        let started = Instant::now();
+        let cap = started + patience * MAX_PATIENCE_FACTOR;
+        let mut deadline = started + patience;
+        let mut printed = self.printed_bytes();
         loop {
+            let now_printed = self.printed_bytes();
+            if now_printed != printed {
+                printed = now_printed;
+                deadline = (Instant::now() + patience).min(cap).max(deadline);
+            }
             match self.try_connect(name, deadline) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
@@ -455,6 +514,10 @@ impl Session {
             self.wait_until(next, &|_| Vec::new(), |s| s.exited().then_some(()));
             backoff = (backoff * 2).min(MAX_CONNECT_BACKOFF);
         }
+    }
+
+    fn printed_bytes(&self) -> u64 {
+        self.iut.as_ref().map_or(0, |i| i.out.bytes)
     }
 
     fn try_connect(&mut self, name: &str, deadline: Instant) -> io::Result<()> {
@@ -537,6 +600,24 @@ impl Session {
         self.drain();
         self.conns.clear();
         self.listener = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segmentations_cut_every_byte_once_and_random_cuts_replay() {
+        let pace = Duration::ZERO;
+        assert_eq!(Segmentation::Whole.pieces(5), [5]);
+        assert_eq!(Segmentation::Pieces { size: 2, pace }.pieces(5), [2, 2, 1]);
+        let random = Segmentation::Random { seed: 7, pace };
+        let cuts = random.pieces(1000);
+        assert_eq!(cuts.iter().sum::<usize>(), 1000);
+        assert!(cuts.iter().all(|&p| (1..=16).contains(&p)));
+        assert_eq!(cuts, random.pieces(1000), "the same seed, the same cuts");
+        assert_ne!(cuts, Segmentation::Random { seed: 8, pace }.pieces(1000));
     }
 }
 

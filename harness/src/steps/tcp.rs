@@ -4,7 +4,8 @@
 //! listen                  the peer listens on the program's address (the program is the client)
 //! accept c1               and takes its connection
 //! connect c1              the peer connects (retrying until the server listens)
-//! send c1 "hello"         one write; `split 1`: one-byte segments, paced apart
+//! send c1 "hello"         one write; `split 1`: one-byte segments, paced apart;
+//!                         `split random 7`: segments of 1-16 bytes cut by seed 7
 //! peek c1 10              wait until 10 bytes are buffered, without reading them
 //! read c1 => "HELLO"      all it has sent so far (at least the fixture's bytes); `read c1 4`: exactly 4
 //! read-end c1 => eof      how it ends the connection: eof or reset (nothing may come first)
@@ -41,8 +42,8 @@ pub enum Step {
     Send {
         conn: String,
         data: Vec<u8>,
-        /// Write in pieces of this many bytes, each its own segment, paced apart.
-        split: Option<usize>,
+        /// How to cut the write into segments; `None`: one write.
+        split: Option<Split>,
     },
     Peek {
         conn: String,
@@ -105,13 +106,14 @@ fn parse_send(rest: &str) -> Result<Step, String> {
     let (data, after) = payload::parse_expression(payload_text).map_err(|e| e.to_string())?;
     let split = match after.split_whitespace().collect::<Vec<_>>().as_slice() {
         [] => None,
-        ["split", n] => Some(count(n)?),
-        _ => {
-            return Err(format!(
-                "unexpected `{}` after the payload (only `split N` may follow)",
-                after.trim()
-            ))
-        }
+        ["split", "random", seed] => Some(Split::Random(seed.parse().map_err(|_| {
+            format!("bad seed `{seed}` (a whole number: the same seed gives the same cuts)")
+        })?)),
+        ["split", n] => Some(Split::Every(count(n)?)),
+        _ => return Err(format!(
+            "unexpected `{}` after the payload (only `split N` or `split random SEED` may follow)",
+            after.trim()
+        )),
     };
     if data.is_empty() {
         return Err("`send` of no bytes sends nothing: leave the step out".into());
@@ -140,8 +142,10 @@ impl fmt::Display for Step {
             Step::Connect(c) => write!(f, "connect {c}"),
             Step::Send { conn, data, split } => {
                 write!(f, "send {conn} {}", payload::render(data))?;
-                if let Some(n) = split {
-                    write!(f, " split {n}")?;
+                match split {
+                    Some(Split::Every(n)) => write!(f, " split {n}")?,
+                    Some(Split::Random(seed)) => write!(f, " split random {seed}")?,
+                    None => {}
                 }
                 Ok(())
             }
@@ -268,6 +272,16 @@ impl Step {
     }
 }
 
+/// How a `send` cuts its bytes into segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// `split N`: pieces of N bytes.
+    Every(usize),
+    /// `split random SEED`: pieces of 1 to 16 bytes, cut where a generator seeded with SEED
+    /// says: the same seed gives the same cuts, run after run.
+    Random(u64),
+}
+
 /// How the peer ended its side of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerEnd {
@@ -280,7 +294,6 @@ pub enum PeerEnd {
 }
 
 fn connect(ctx: &mut Ctx, name: &str) -> StepEnd {
-    let deadline = Instant::now() + ctx.timing.connect;
     // In a private namespace every listening socket is the implementation's: if it
     // listens and refused us, it listens on another address and will not move.
     let isolated = ctx.private_network;
@@ -296,7 +309,10 @@ fn connect(ctx: &mut Ctx, name: &str) -> StepEnd {
                 a.port() == target.port() && (a.ip() == target.ip() || a.ip().is_unspecified())
             })
     };
-    match ctx.session.connect(name, deadline, &listens_elsewhere) {
+    match ctx
+        .session
+        .connect(name, ctx.timing.connect, &listens_elsewhere)
+    {
         Ok(()) => {
             ctx.opened.push(name.to_string());
             StepEnd::Ok(None)
@@ -367,11 +383,15 @@ fn accept(ctx: &mut Ctx, name: &str) -> StepEnd {
     }
 }
 
-fn send(ctx: &mut Ctx, name: &str, data: &[u8], split: Option<usize>) -> StepEnd {
+fn send(ctx: &mut Ctx, name: &str, data: &[u8], split: Option<Split>) -> StepEnd {
     let segmentation = match split {
         None => Segmentation::Whole,
-        Some(size) => Segmentation::Pieces {
+        Some(Split::Every(size)) => Segmentation::Pieces {
             size,
+            pace: ctx.timing.pace,
+        },
+        Some(Split::Random(seed)) => Segmentation::Random {
+            seed,
             pace: ctx.timing.pace,
         },
     };
@@ -521,7 +541,7 @@ fn read_checked(ctx: &mut Ctx, name: &str, bytes: Option<usize>, want: &Expected
         )
     } else {
         (
-            Symptom::Short,
+            Symptom::Short { got: got.len() },
             if got.is_empty() {
                 format!(
                     "expected {expected}, got nothing within {}s",
