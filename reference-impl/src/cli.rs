@@ -1,7 +1,8 @@
-//! The reference's command line, `<program-id> <server|client> [--addr HOST:PORT]` and
-//! the remote shells' `--allow-remote`, `--time-limit SECS`, `--max-reply BYTES`: parsed
-//! by hand, and shared by the `sockref` binary and `sockcheck reference`, so that the
-//! suites, which run the reference through `sockcheck`, exercise this very code.
+//! The reference's command line, `<program-id> <server|client> [--addr HOST:PORT]`, the
+//! remote shells' `--allow-remote`, `--time-limit SECS`, `--max-reply BYTES`, and the
+//! framed clients' `--max-frame BYTES`, `--max-header BYTES`: parsed by hand, and shared
+//! by the `sockref` binary and `sockcheck reference`, so that the suites, which run the
+//! reference through `sockcheck`, exercise this very code.
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -12,6 +13,11 @@ use crate::{Options, Role, PROGRAMS};
 /// The longest `--time-limit`: about eleven days, far beyond any use, and a bound that
 /// keeps the deadline arithmetic away from overflow.
 const MAX_TIME_LIMIT_SECS: f64 = 1e6;
+
+/// The programs whose clients read framed replies, and so take `--max-frame`.
+const FRAMED: &[&str] = &["framed-low", "framed-header"];
+/// The one whose frames have a header, and so takes `--max-header` too.
+const FRAMED_HEADER: &str = "framed-header";
 
 /// What the command line asks for.
 enum Command {
@@ -60,16 +66,27 @@ pub fn main(args: Vec<OsString>) -> u8 {
 
 /// The usage text, with every program and its roles.
 fn usage() -> String {
-    let mut text = String::from(
+    let mut text = format!(
         "usage: sockref <program-id> <server|client> [--addr HOST:PORT]\n\
          \n\
-         for the servers that run commands (rexec1, rexec2, sticky1):\n\
-         \x20 --allow-remote     serve an address other than loopback (anyone who can reach\n\
-         \x20                    it gets a shell)\n\
-         \x20 --time-limit SECS  kill a command's process group after SECS (default 10)\n\
-         \x20 --max-reply BYTES  send at most BYTES of a command's output (default 67108864)\n\
+         for the servers that run commands ({shell_servers}):\n\
+         \x20 --allow-remote      serve an address other than loopback (anyone who can\n\
+         \x20                     reach it gets a shell)\n\
+         \x20 --time-limit SECS   kill a command's process group after SECS (default 10)\n\
+         \x20 --max-reply BYTES   send at most BYTES of a command's output (default {max_reply};\n\
+         \x20                     for the framed servers at most {framed_max_reply})\n\
+         \n\
+         for the framed clients ({framed}):\n\
+         \x20 --max-frame BYTES   refuse a reply whose body is longer (default {max_body})\n\
+         \x20 --max-header BYTES  {FRAMED_HEADER}: refuse a longer header (default {max_header})\n\
          \n\
          programs:",
+        shell_servers = shell_servers(),
+        max_reply = crate::Limits::default().max_reply,
+        framed_max_reply = crate::framed::MAX_REPLY,
+        framed = FRAMED.join(", "),
+        max_body = crate::frame::DEFAULT_MAX_BODY,
+        max_header = crate::frame::DEFAULT_MAX_HEADER,
     );
     for program in PROGRAMS {
         let roles: Vec<String> = program.roles.iter().map(Role::to_string).collect();
@@ -81,6 +98,16 @@ fn usage() -> String {
         ));
     }
     text
+}
+
+/// The servers that run commands, as a list for messages: `rexec1, rexec2, ...`.
+fn shell_servers() -> String {
+    let ids: Vec<&str> = PROGRAMS
+        .iter()
+        .filter(|program| program.runs_commands)
+        .map(|program| program.id)
+        .collect();
+    ids.join(", ")
 }
 
 /// Reads the arguments (after the binary's name); an error is the message to show above
@@ -110,6 +137,8 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
             "--addr" => ("--addr", "HOST:PORT"),
             "--time-limit" => ("--time-limit", "SECS"),
             "--max-reply" => ("--max-reply", "BYTES"),
+            "--max-frame" => ("--max-frame", "BYTES"),
+            "--max-header" => ("--max-header", "BYTES"),
             "--allow-remote" if inline.is_none() => ("--allow-remote", ""),
             _ => return Err(format!("unknown option `{arg}`")),
         };
@@ -132,7 +161,9 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
         match option {
             "--addr" => options.addr = Some(parse_addr(&value)?),
             "--time-limit" => options.limits.time_limit = parse_time_limit(&value)?,
-            _ => options.limits.max_reply = parse_max_reply(&value)?,
+            "--max-reply" => options.limits.max_reply = parse_bytes(&value, "reply cap")?,
+            "--max-frame" => options.frame_limits.max_body = parse_bytes(&value, "frame limit")?,
+            _ => options.frame_limits.max_header = parse_bytes(&value, "header limit")?,
         }
     }
     let [id, role] = <[String; 2]>::try_from(positional).map_err(|positional| {
@@ -152,14 +183,32 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
     }
     // Accepted and ignored, they would suggest a bound or a danger that is not there.
     let shell_runs = program.runs_commands && role == Role::Server;
-    if let Some(option) = given.iter().find(|option| **option != "--addr") {
-        if !shell_runs {
-            return Err(format!(
-                "`{option}` applies only to the servers that run commands \
-                 (rexec1, rexec2, sticky1), not to the {} {role}",
-                program.id
-            ));
-        }
+    let framed = FRAMED.contains(&program.id);
+    for option in &given {
+        let applies_to = match *option {
+            "--addr" => continue,
+            "--max-frame" if framed && role == Role::Client => continue,
+            "--max-header" if program.id == FRAMED_HEADER && role == Role::Client => continue,
+            "--max-frame" => format!("the framed clients ({})", FRAMED.join(", ")),
+            "--max-header" => format!("the {FRAMED_HEADER} client"),
+            _ if shell_runs => continue,
+            _ => format!("the servers that run commands ({})", shell_servers()),
+        };
+        return Err(format!(
+            "`{option}` applies only to {applies_to}, not to the {} {role}",
+            program.id
+        ));
+    }
+    // A 4-byte prefix declares at most 2 GiB - 1: a longer reply could not be framed.
+    if shell_runs && framed && options.limits.max_reply > crate::framed::MAX_REPLY {
+        return Err(format!(
+            "invalid reply cap `{}` for the {} server: a frame's 4-byte prefix declares at \
+             most {} bytes, so the cap is at most {}",
+            options.limits.max_reply,
+            program.id,
+            crate::frame::MAX_ENCODABLE_LEN,
+            crate::framed::MAX_REPLY
+        ));
     }
     Ok(Command::Run {
         program: program.id,
@@ -178,12 +227,13 @@ fn parse_time_limit(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// `--max-reply BYTES`: a positive whole number of bytes.
-fn parse_max_reply(text: &str) -> Result<usize, String> {
+/// `--max-reply`, `--max-frame`, `--max-header BYTES`: a positive whole number of bytes;
+/// `what` names the bound in the message.
+fn parse_bytes(text: &str, what: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(bytes) if bytes > 0 => Ok(bytes),
         _ => Err(format!(
-            "invalid reply cap `{text}`: expected a whole number of bytes, more than 0"
+            "invalid {what} `{text}`: expected a whole number of bytes, more than 0"
         )),
     }
 }
@@ -277,10 +327,127 @@ mod tests {
         assert_eq!(
             message(&["rexec1", "client", "--time-limit", "5"]),
             "`--time-limit` applies only to the servers that run commands \
-             (rexec1, rexec2, sticky1), not to the rexec1 client"
+             (rexec1, rexec2, sticky1, framed-low, framed-header), not to the rexec1 client"
         );
         assert!(message(&["echo3", "server", "--allow-remote"]).starts_with("`--allow-remote`"));
         assert!(message(&["sticky2", "server", "--max-reply", "9"]).contains("sticky2 server"));
+    }
+
+    #[test]
+    fn parses_the_framed_clients_limits() {
+        let Ok(Command::Run { options, .. }) = parse_strs(&[
+            "framed-header",
+            "client",
+            "--max-frame",
+            "100",
+            "--max-header=20",
+        ]) else {
+            panic!("not parsed");
+        };
+        assert_eq!(
+            options.frame_limits,
+            crate::frame::Limits {
+                max_body: 100,
+                max_header: 20
+            }
+        );
+        let Ok(Command::Run { options, .. }) =
+            parse_strs(&["framed-low", "client", "--max-frame=7"])
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(options.frame_limits.max_body, 7);
+        assert_eq!(
+            options.frame_limits.max_header,
+            crate::frame::DEFAULT_MAX_HEADER
+        );
+        let Ok(Command::Run { options, .. }) = parse_strs(&["framed-low", "client"]) else {
+            panic!("not parsed");
+        };
+        assert_eq!(options.frame_limits, crate::frame::Limits::default());
+    }
+
+    #[test]
+    fn refuses_the_framed_options_where_they_do_not_apply() {
+        let message = |args: &[&str]| parse_strs(args).err().unwrap();
+        assert_eq!(
+            message(&["framed-low", "server", "--max-frame", "9"]),
+            "`--max-frame` applies only to the framed clients (framed-low, framed-header), \
+             not to the framed-low server"
+        );
+        assert_eq!(
+            message(&["rexec1", "client", "--max-frame", "9"]),
+            "`--max-frame` applies only to the framed clients (framed-low, framed-header), \
+             not to the rexec1 client"
+        );
+        assert_eq!(
+            message(&["framed-low", "client", "--max-header", "9"]),
+            "`--max-header` applies only to the framed-header client, not to the framed-low \
+             client"
+        );
+        assert_eq!(
+            message(&["framed-header", "client", "--time-limit", "1"]),
+            "`--time-limit` applies only to the servers that run commands \
+             (rexec1, rexec2, sticky1, framed-low, framed-header), not to the framed-header \
+             client"
+        );
+        for bad in ["0", "-1", "1.5", "big"] {
+            assert!(
+                message(&["framed-low", "client", "--max-frame", bad])
+                    .starts_with(&format!("invalid frame limit `{bad}`")),
+                "{bad}"
+            );
+            assert!(
+                message(&["framed-header", "client", "--max-header", bad])
+                    .starts_with(&format!("invalid header limit `{bad}`")),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            message(&["framed-low", "client", "--max-frame=1", "--max-frame=2"]),
+            "`--max-frame` given twice"
+        );
+    }
+
+    #[test]
+    fn framed_servers_run_commands_with_a_reply_cap_a_prefix_can_declare() {
+        let Ok(Command::Run { options, .. }) = parse_strs(&[
+            "framed-header",
+            "server",
+            "--time-limit=3",
+            "--max-reply",
+            "2147482623",
+        ]) else {
+            panic!("not parsed");
+        };
+        assert_eq!(options.limits.time_limit, Duration::from_secs(3));
+        assert_eq!(options.limits.max_reply, crate::framed::MAX_REPLY);
+        assert_eq!(
+            parse_strs(&["framed-low", "server", "--max-reply", "2147482624"])
+                .err()
+                .unwrap(),
+            "invalid reply cap `2147482624` for the framed-low server: a frame's 4-byte \
+             prefix declares at most 2147483647 bytes, so the cap is at most 2147482623"
+        );
+        // The unframed servers have no such bound.
+        assert!(parse_strs(&["rexec1", "server", "--max-reply", "2147482624"]).is_ok());
+    }
+
+    #[test]
+    fn usage_lists_every_program_and_the_options_for_each() {
+        let text = usage();
+        for program in PROGRAMS {
+            assert!(
+                text.contains(&format!("\n  {:<14}", program.id)),
+                "{}",
+                program.id
+            );
+        }
+        assert!(text.contains(
+            "for the servers that run commands (rexec1, rexec2, sticky1, framed-low, \
+             framed-header):"
+        ));
+        assert!(text.contains("--max-frame BYTES   refuse a reply whose body is longer"));
     }
 
     #[test]
