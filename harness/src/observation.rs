@@ -21,7 +21,31 @@ pub enum Observation {
     End(End),
     Line(String),
     Exit(ExitStatus),
+    /// A frame of framed-low (`header: None`) or framed-header.
+    Frame(FrameObs),
     Nothing,
+}
+
+/// A frame as the transcript shows it: its body, and for framed-header what its header
+/// says of the body (`total_size` is the body's length).
+///
+/// ```text
+/// frame "hello"
+/// frame "hello"; md5 verified; file_name "f1.txt"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameObs {
+    pub body: Expected,
+    pub header: Option<HeaderObs>,
+}
+
+/// What a framed-header header says besides `total_size`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderObs {
+    /// `verified`, `placeholder` or `missing`.
+    pub md5: String,
+    /// The file name, free text; `None` when the key is missing.
+    pub file_name: Option<String>,
 }
 
 /// How a process ended.
@@ -58,6 +82,7 @@ pub enum Kind {
     End,
     Line,
     Exit,
+    Frame,
     Nothing,
 }
 
@@ -88,6 +113,7 @@ impl Observation {
                     .map(Observation::Exit)
                     .map_err(|_| format!("`{text}` is not an exit status (a number or `signal N`)"))
             }
+            Kind::Frame => parse_frame(text).map(Observation::Frame),
             Kind::Nothing => match text {
                 "nothing" => Ok(Observation::Nothing),
                 other => Err(format!("`{other}` is not `nothing`")),
@@ -107,9 +133,63 @@ impl fmt::Display for Observation {
             Observation::End(end) => write!(f, "{}", end.word()),
             Observation::Line(l) => write!(f, "{}", payload::render_line(l)),
             Observation::Exit(s) => write!(f, "{s}"),
+            Observation::Frame(frame) => {
+                write!(f, "frame {}", Observation::Bytes(frame.body.clone()))?;
+                if let Some(h) = &frame.header {
+                    write!(f, "; md5 {}", h.md5)?;
+                    match &h.file_name {
+                        Some(name) => write!(f, "; file_name {}", payload::quote(name.as_bytes()))?,
+                        None => write!(f, "; file_name missing")?,
+                    }
+                }
+                Ok(())
+            }
             Observation::Nothing => write!(f, "nothing"),
         }
     }
+}
+
+/// `frame <body>[; md5 <state>; file_name <"name"|missing>]`.
+fn parse_frame(text: &str) -> Result<FrameObs, String> {
+    let bad = || {
+        format!("`{text}` is not a frame (`frame \"body\"`, then `; md5 ...; file_name ...` for a header)")
+    };
+    let rest = text.strip_prefix("frame ").ok_or_else(bad)?;
+    let (body, after) = if rest.starts_with('<') {
+        let end = rest.find('>').ok_or_else(bad)? + 1;
+        (
+            payload::parse(&rest[..end]).map_err(|e| e.to_string())?,
+            &rest[end..],
+        )
+    } else {
+        let (bytes, after) = payload::parse_expression(rest).map_err(|e| e.to_string())?;
+        (Expected::Exact(bytes), after)
+    };
+    let after = after.trim();
+    if after.is_empty() {
+        return Ok(FrameObs { body, header: None });
+    }
+    let after = after.strip_prefix("; md5 ").ok_or_else(bad)?;
+    let (md5, file) = after.split_once("; file_name ").ok_or_else(bad)?;
+    if !["verified", "placeholder", "missing"].contains(&md5) {
+        return Err(format!(
+            "`{md5}` is not an md5 state (verified, placeholder or missing)"
+        ));
+    }
+    let file_name = match file {
+        "missing" => None,
+        quoted => match payload::parse(quoted) {
+            Ok(Expected::Exact(name)) => Some(String::from_utf8_lossy(&name).into_owned()),
+            _ => return Err(bad()),
+        },
+    };
+    Ok(FrameObs {
+        body,
+        header: Some(HeaderObs {
+            md5: md5.to_string(),
+            file_name,
+        }),
+    })
 }
 
 #[cfg(test)]
@@ -127,6 +207,17 @@ mod tests {
             (Kind::Exit, "0"),
             (Kind::Exit, "signal 9"),
             (Kind::Nothing, "nothing"),
+            (Kind::Frame, "frame \"hello\""),
+            (Kind::Frame, "frame \"\""),
+            (Kind::Frame, "frame <3000 bytes sha256:9f86d081884c7d65>"),
+            (
+                Kind::Frame,
+                "frame \"a; b\"; md5 verified; file_name \"f1.txt\"",
+            ),
+            (
+                Kind::Frame,
+                "frame \"x\"; md5 placeholder; file_name missing",
+            ),
         ] {
             let o = Observation::parse(kind, text).unwrap();
             assert_eq!(o.to_string(), text);
@@ -137,6 +228,8 @@ mod tests {
             (Kind::Line, "HELLO"),
             (Kind::Bytes, "hello"),
             (Kind::Nothing, "quiet"),
+            (Kind::Frame, "\"hello\""),
+            (Kind::Frame, "frame \"x\"; md5 fine; file_name missing"),
         ] {
             assert!(Observation::parse(kind, text).is_err(), "{text}");
         }

@@ -3,6 +3,8 @@
 //! ```text
 //! "hello"                  the five bytes of `hello` (escapes: \n \r \t \0 \\ \" \xNN)
 //! "a" * 1024 + "SB"        1026 bytes: a run, then a literal
+//! low("hi") + low("")      framed-low frames: the 4-byte little-endian length, then the bytes
+//! header("hi")             a framed-header frame: the tutorial's JSON header (real md5), then the bytes
 //! <3000 bytes sha256:9f86d081884c7d65>   too long and too varied to show: length and digest
 //! ```
 //! Parsing and rendering are pure and inverse of each other, so a fixture line read back
@@ -287,7 +289,7 @@ pub fn parse_expression(s: &str) -> Result<(Vec<u8>, &str), PayloadError> {
     let mut out = Vec::new();
     let mut rest = s.trim_start();
     loop {
-        let (bytes, after) = parse_quoted(rest)?;
+        let (bytes, after) = parse_term(rest)?;
         rest = after.trim_start();
         let mut count = 1usize;
         if let Some(after_star) = rest.strip_prefix('*') {
@@ -318,6 +320,31 @@ pub fn parse_expression(s: &str) -> Result<(Vec<u8>, &str), PayloadError> {
             None => return Ok((out, rest)),
         }
     }
+}
+
+/// One term: a quoted string, or a frame built around an expression: `low(...)` (framed-low:
+/// the 4-byte little-endian length, then the bytes) or `header(...)` (framed-header: the
+/// tutorial's JSON header with the real md5 and `f1.txt`, then the bytes).
+fn parse_term(s: &str) -> Result<(Vec<u8>, &str), PayloadError> {
+    for (name, build) in [
+        ("low(", sockref::frame::encode_low as fn(&[u8]) -> Vec<u8>),
+        ("header(", |body: &[u8]| {
+            sockref::frame::encode_header(body, "f1.txt")
+        }),
+    ] {
+        if let Some(inner) = s.strip_prefix(name) {
+            let (body, after) = parse_expression(inner)?;
+            let after = after
+                .trim_start()
+                .strip_prefix(')')
+                .ok_or_else(|| PayloadError::Unterminated(s.to_string()))?;
+            if body.len() > MAX_REPEAT {
+                return Err(PayloadError::BadCount(body.len().to_string()));
+            }
+            return Ok((build(&body), after));
+        }
+    }
+    parse_quoted(s)
 }
 
 fn parse_digest(s: &str) -> Result<Expected, PayloadError> {
@@ -388,6 +415,23 @@ mod tests {
         assert!(expected.matches(&data));
         assert!(!expected.matches(&data[1..]));
         assert!(expected.admits_prefix(&data[..10]));
+    }
+
+    #[test]
+    fn frames_are_built_around_expressions() {
+        assert_eq!(
+            parse(r#"low("hi") + low("")"#),
+            Ok(Expected::Exact(b"\x02\0\0\0hi\0\0\0\0".to_vec()))
+        );
+        let Ok(Expected::Exact(framed)) = parse(r#"header("x" * 3)"#) else {
+            panic!("a header frame")
+        };
+        assert!(framed.ends_with(b"xxx"));
+        assert!(String::from_utf8_lossy(&framed).contains("\"total_size\": 3"));
+        assert!(matches!(
+            parse(r#"low("hi""#),
+            Err(PayloadError::Unterminated(_))
+        ));
     }
 
     #[test]

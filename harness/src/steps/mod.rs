@@ -1,9 +1,11 @@
 //! The steps of the case language, one module per family: [`process`] (spawn, stdin,
 //! stdout, exit), [`tcp`] (listen, accept, connect, send, peek, read, read-end, shutdown,
-//! close, reset) and [`quiet`] (the silence window). Each family keeps its parsing, its
+//! close, reset), [`frame`] (read-frame: a frame of the framed protocols) and [`quiet`]
+//! (the silence window). Each family keeps its parsing, its
 //! canonical text, its checks of order and its execution together; this module only
 //! dispatches, so a new family (datagrams, frames) is a new module and one line per match.
 
+pub mod frame;
 pub mod process;
 pub mod quiet;
 pub mod tcp;
@@ -19,6 +21,7 @@ pub enum Step {
     Process(process::Step),
     Tcp(tcp::Step),
     Quiet(quiet::Step),
+    Frame(frame::Step),
 }
 
 /// Every step word, for the error that names an unknown one.
@@ -35,6 +38,7 @@ impl Step {
         let found = process::parse(word, rest, &args)
             .map(|r| r.map(Step::Process))
             .or_else(|| tcp::parse(word, rest, &args).map(|r| r.map(Step::Tcp)))
+            .or_else(|| frame::parse(word, &args).map(|r| r.map(Step::Frame)))
             .or_else(|| quiet::parse(word, &args).map(|r| r.map(Step::Quiet)));
         found.unwrap_or_else(|| Err(format!("unknown step `{word}` (steps: {})", words())))
     }
@@ -45,6 +49,7 @@ impl Step {
             Step::Process(s) => s.observes(),
             Step::Tcp(s) => s.observes(),
             Step::Quiet(_) => Some(Kind::Nothing),
+            Step::Frame(s) => s.observes(),
         }
     }
 
@@ -56,6 +61,7 @@ impl Step {
     pub fn conn(&self) -> Option<&str> {
         match self {
             Step::Tcp(s) => s.conn(),
+            Step::Frame(s) => Some(&s.conn),
             _ => None,
         }
     }
@@ -66,6 +72,7 @@ impl Step {
             Step::Process(s) => s.check(role, setup),
             Step::Tcp(s) => s.check(role, setup),
             Step::Quiet(_) => Ok(()),
+            Step::Frame(s) => s.check(setup),
         };
         result?;
         if self.is_observation() && !setup.spawned {
@@ -80,6 +87,7 @@ impl Step {
             Step::Process(s) => s.run(ctx, expected),
             Step::Tcp(s) => s.run(ctx, expected),
             Step::Quiet(s) => s.run(ctx),
+            Step::Frame(s) => s.run(ctx, expected),
         }
     }
 }
@@ -91,6 +99,7 @@ impl fmt::Display for Step {
             Step::Process(s) => s.fmt(f),
             Step::Tcp(s) => s.fmt(f),
             Step::Quiet(s) => s.fmt(f),
+            Step::Frame(s) => s.fmt(f),
         }
     }
 }

@@ -110,10 +110,12 @@ fn parse_send(rest: &str) -> Result<Step, String> {
             format!("bad seed `{seed}` (a whole number: the same seed gives the same cuts)")
         })?)),
         ["split", n] => Some(Split::Every(count(n)?)),
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "unexpected `{}` after the payload (only `split N` or `split random SEED` may follow)",
             after.trim()
-        )),
+        ))
+        }
     };
     if data.is_empty() {
         return Err("`send` of no bytes sends nothing: leave the step out".into());

@@ -1,0 +1,295 @@
+//! Frame steps: `read-frame c1 low` and `read-frame c1 header` observe one frame of the
+//! framed-low or framed-header protocol the program sends, decoded with the reference's
+//! own codecs (`sockref::frame`), so that a fixture reads as the protocol, not as hex.
+//!
+//! ```text
+//! read-frame c1 low => frame "hello\n"
+//! read-frame c1 header => frame "hello\n"; md5 verified; file_name "f1.txt"
+//! ```
+//! The body must be the fixture's. A header whose `md5` is a placeholder (the tutorial's
+//! `fdsaf2143254f`) or that lacks `file_name` or `md5` still interoperates: non-strict
+//! (SPEC.md). A bad frame fails with the decoder's named error; bytes after the frame stay
+//! for the next step, as for every read.
+
+use crate::engine::{Ctx, Failure, StepEnd};
+use crate::hints::{Hint, Symptom};
+use crate::observation::{FrameObs, HeaderObs, Kind, Observation};
+use crate::payload::{self, Expected};
+use crate::script::Role;
+use crate::session::Interest;
+use sockref::frame::{self, Decoded, Digest, FileName, Limits};
+use std::fmt;
+
+pub const WORDS: &[&str] = &["read-frame"];
+
+/// Which of the two framings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// framed-low: a 4-byte little-endian length, then the body.
+    Low,
+    /// framed-header: a 4-byte length, a JSON header, then the body.
+    Header,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub conn: String,
+    pub format: Format,
+}
+
+pub fn parse(word: &str, args: &[&str]) -> Option<Result<Step, String>> {
+    if word != "read-frame" {
+        return None;
+    }
+    let usage = || "`read-frame` takes a connection and a format: `read-frame c1 low|header`";
+    Some(match args {
+        [c, f] => {
+            let format = match *f {
+                "low" => Format::Low,
+                "header" => Format::Header,
+                _ => return Some(Err(usage().into())),
+            };
+            // A connection name as the TCP steps take it.
+            match super::tcp::parse("read", "", &[c]) {
+                Some(Ok(super::tcp::Step::Read { conn, .. })) => Ok(Step { conn, format }),
+                Some(Err(e)) => Err(e),
+                _ => Err(usage().into()),
+            }
+        }
+        _ => Err(usage().into()),
+    })
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let format = match self.format {
+            Format::Low => "low",
+            Format::Header => "header",
+        };
+        write!(f, "read-frame {} {format}", self.conn)
+    }
+}
+
+/// How many bytes are read at a time while a frame is incomplete.
+const CHUNK: usize = 64 << 10;
+
+impl Step {
+    pub fn observes(&self) -> Option<Kind> {
+        Some(Kind::Frame)
+    }
+
+    pub fn check(&self, setup: &mut super::Setup) -> Result<(), String> {
+        match setup.conns.iter().find(|(n, _)| n == &self.conn) {
+            None => Err(format!(
+                "connection `{}` is not open (connect or accept it first)",
+                self.conn
+            )),
+            Some((_, true)) => Err(format!("connection `{}` is already closed", self.conn)),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub(crate) fn run(&self, ctx: &mut Ctx, expected: Option<&Observation>) -> StepEnd {
+        let want = match expected {
+            Some(Observation::Frame(f)) => Some(f),
+            _ => None,
+        };
+        let name = self.conn.as_str();
+        let Some(fd) = ctx.session.conn(name).map(|c| c.fd()) else {
+            return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
+        };
+        let format = self.format;
+        let deadline = ctx.deadline();
+        let limits = Limits::default();
+        // Decode what has come, again whenever more comes: a frame, an error, or the end.
+        let outcome = ctx
+            .session
+            .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
+                let have = s.conn(name)?.received.len();
+                let c = s.fill(name, have + CHUNK)?;
+                match decode(format, &c.received, &limits) {
+                    Ok(Some(done)) => Some(Ok(done)),
+                    Ok(None) if c.end.is_some() => Some(Err(None)),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(Some(e))),
+                }
+            });
+        let conn = match ctx.session.conn(name) {
+            Some(c) => c,
+            None => return StepEnd::Fail(Failure::harness(format!("no connection `{name}`"))),
+        };
+        let prefix: Option<[u8; 4]> = conn.received.get(..4).and_then(|p| p.try_into().ok());
+        let starts_with_brace = conn.received.first() == Some(&b'{');
+        let got = match outcome {
+            Some(Ok((observed, used))) => {
+                conn.received.drain(..used);
+                observed
+            }
+            Some(Err(Some(error))) => {
+                let bytes = std::mem::take(&mut conn.received);
+                let big_endian = match (prefix, want) {
+                    (Some(p), Some(w)) if format == Format::Low => {
+                        frame::is_big_endian_length(p, w.body.len())
+                    }
+                    _ => false,
+                };
+                let symptom = if big_endian {
+                    Symptom::Declared(Hint::BigEndianLength)
+                } else if format == Format::Header && starts_with_brace {
+                    Symptom::Declared(Hint::HeaderWithoutPrefix)
+                } else {
+                    Symptom::Other
+                };
+                return StepEnd::Fail(Failure::new(
+                    symptom,
+                    Some(format!(
+                        "bad frame {}",
+                        payload::excerpt(&bytes, bytes.len(), 40)
+                    )),
+                    format!("a bad frame: {error}"),
+                ));
+            }
+            Some(Err(None)) => {
+                let end = conn.end.map(|e| e.word()).unwrap_or("eof");
+                let have = conn.received.len();
+                return StepEnd::Fail(Failure::new(
+                    Symptom::Other,
+                    Some(end.to_string()),
+                    format!(
+                        "the connection ended ({end}) {}",
+                        if have == 0 {
+                            "before any byte of a frame".to_string()
+                        } else {
+                            format!("inside a frame, after {have} bytes of it")
+                        }
+                    ),
+                ));
+            }
+            None => {
+                let have = conn.received.len();
+                // A small body's big-endian length reads as a large little-endian one
+                // under the limit: the decoder waits for bytes that never come.
+                let big_endian = match (prefix, want) {
+                    (Some(p), Some(w)) if format == Format::Low => {
+                        frame::is_big_endian_length(p, w.body.len())
+                    }
+                    _ => false,
+                };
+                return StepEnd::Fail(Failure::new(
+                    if big_endian {
+                        Symptom::Declared(Hint::BigEndianLength)
+                    } else {
+                        Symptom::Short { got: have }
+                    },
+                    Some(if have == 0 {
+                        "nothing".into()
+                    } else {
+                        payload::excerpt(&conn.received.clone(), have, 40)
+                    }),
+                    format!(
+                        "expected a frame, got {have} bytes of one within {}s",
+                        ctx.timing.observe.as_secs()
+                    ),
+                ));
+            }
+        };
+        let Some(want) = want else {
+            return StepEnd::Ok(Some(Observation::Frame(got)));
+        };
+        compare(want, got, ctx.case.role)
+    }
+}
+
+/// Decodes one frame from `buf`: the observation and the bytes it used, `None` for more.
+fn decode(
+    format: Format,
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<(FrameObs, usize)>, frame::FrameError> {
+    Ok(match format {
+        Format::Low => match frame::decode_low(buf, limits)? {
+            Decoded::NeedMore { .. } => None,
+            Decoded::Frame { frame, used } => Some((
+                FrameObs {
+                    body: Expected::Exact(frame.to_vec()),
+                    header: None,
+                },
+                used,
+            )),
+        },
+        Format::Header => match frame::decode_header(buf, limits)? {
+            Decoded::NeedMore { .. } => None,
+            Decoded::Frame { frame, used } => Some((
+                FrameObs {
+                    body: Expected::Exact(frame.body.to_vec()),
+                    header: Some(HeaderObs {
+                        md5: match frame.digest {
+                            Digest::Verified => "verified",
+                            Digest::Placeholder(_) => "placeholder",
+                            Digest::Missing => "missing",
+                        }
+                        .to_string(),
+                        file_name: match frame.file_name {
+                            FileName::Text(t) => Some(t),
+                            FileName::NotText(t) => Some(t),
+                            FileName::Missing => None,
+                        },
+                    }),
+                },
+                used,
+            )),
+        },
+    })
+}
+
+/// The body must be the fixture's; a header that is less than strict is non-strict.
+fn compare(want: &FrameObs, got: FrameObs, _role: Role) -> StepEnd {
+    let body = match &got.body {
+        Expected::Exact(b) => b.clone(),
+        Expected::Digest { .. } => Vec::new(),
+    };
+    if !want.body.matches(&body) {
+        let shown = Observation::Frame(got).to_string();
+        return StepEnd::Fail(Failure::new(
+            Symptom::UnexpectedBytes {
+                got: body,
+                want: match &want.body {
+                    Expected::Exact(w) => Some(w.clone()),
+                    Expected::Digest { .. } => None,
+                },
+            },
+            Some(shown.clone()),
+            format!("expected {}, got {shown}", Observation::Frame(want.clone())),
+        ));
+    }
+    if let (Some(w), Some(g)) = (&want.header, &got.header) {
+        let mut lacks = Vec::new();
+        if g.md5 != w.md5 {
+            lacks.push(format!(
+                "its md5 is {} (a real digest is 32 hex digits)",
+                g.md5
+            ));
+        }
+        if g.file_name.is_none() && w.file_name.is_some() {
+            lacks.push("it has no file_name".to_string());
+        }
+        if !lacks.is_empty() {
+            return StepEnd::NonStrict {
+                observed: Observation::Frame(got),
+                why: format!(
+                    "the frame's header interoperates, but {}",
+                    lacks.join(" and ")
+                ),
+                hint: Hint::HeaderNotStrict,
+            };
+        }
+    }
+    // The file name is free text (SPEC.md): the fixture's shows the reference's.
+    StepEnd::Ok(Some(Observation::Frame(FrameObs {
+        header: got.header.map(|h| HeaderObs {
+            file_name: h.file_name,
+            md5: h.md5,
+        }),
+        body: Expected::Exact(body),
+    })))
+}
