@@ -229,6 +229,10 @@ pub enum Symptom {
     WrongExit,
     /// An expected printed line never came while the program ran, but did once it exited.
     PrintedOnlyAtExit,
+    /// An expected printed line never came; `exited`: the program had died by then.
+    LineMissing {
+        exited: bool,
+    },
     Other,
 }
 
@@ -239,6 +243,10 @@ pub enum SymptomKind {
     Short,
     /// None of the expected bytes, then silence.
     Nothing,
+    /// An expected printed line never came.
+    Missing,
+    /// An expected printed line never came because the program died first.
+    Died,
     /// Other bytes than expected, or bytes where none were.
     Bytes,
     /// The connection stayed open.
@@ -250,12 +258,16 @@ pub enum SymptomKind {
 }
 
 impl SymptomKind {
-    pub const WORDS: [&'static str; 6] = ["short", "nothing", "bytes", "open", "running", "exit"];
+    pub const WORDS: [&'static str; 8] = [
+        "short", "nothing", "missing", "died", "bytes", "open", "running", "exit",
+    ];
 
     pub fn from_word(word: &str) -> Option<SymptomKind> {
         Some(match word {
             "short" => SymptomKind::Short,
             "nothing" => SymptomKind::Nothing,
+            "missing" => SymptomKind::Missing,
+            "died" => SymptomKind::Died,
             "bytes" => SymptomKind::Bytes,
             "open" => SymptomKind::Open,
             "running" => SymptomKind::Running,
@@ -270,6 +282,8 @@ impl SymptomKind {
             (self, symptom),
             (SymptomKind::Short, Symptom::Short { .. })
                 | (SymptomKind::Nothing, Symptom::Short { got: 0 })
+                | (SymptomKind::Missing, Symptom::LineMissing { .. })
+                | (SymptomKind::Died, Symptom::LineMissing { exited: true })
                 | (SymptomKind::Bytes, Symptom::UnexpectedBytes { .. })
                 | (SymptomKind::Open, Symptom::StayedOpen { .. })
                 | (SymptomKind::Running, Symptom::StillRunning { .. })

@@ -5,6 +5,7 @@
 //! "a" * 1024 + "SB"        1026 bytes: a run, then a literal
 //! low("hi") + low("")      framed-low frames: the 4-byte little-endian length, then the bytes
 //! header("hi")             a framed-header frame: the tutorial's JSON header (real md5), then the bytes
+//! header_raw("{}", "hi")   a framed-header frame around the header given as is
 //! <3000 bytes sha256:9f86d081884c7d65>   too long and too varied to show: length and digest
 //! ```
 //! Parsing and rendering are pure and inverse of each other, so a fixture line read back
@@ -344,6 +345,21 @@ fn parse_term(s: &str) -> Result<(Vec<u8>, &str), PayloadError> {
             return Ok((build(&body), after));
         }
     }
+    // header_raw("json", body): a framed-header frame around a header given as is (a
+    // placeholder md5, a wrong one, JSON that is not an object, or no JSON at all).
+    if let Some(inner) = s.strip_prefix("header_raw(") {
+        let (header, after) = parse_expression(inner)?;
+        let after = after
+            .trim_start()
+            .strip_prefix(',')
+            .ok_or_else(|| PayloadError::Unterminated(s.to_string()))?;
+        let (body, after) = parse_expression(after)?;
+        let after = after
+            .trim_start()
+            .strip_prefix(')')
+            .ok_or_else(|| PayloadError::Unterminated(s.to_string()))?;
+        return Ok((sockref::frame::encode_header_raw(&header, &body), after));
+    }
     parse_quoted(s)
 }
 
@@ -432,6 +448,10 @@ mod tests {
             parse(r#"low("hi""#),
             Err(PayloadError::Unterminated(_))
         ));
+        assert_eq!(
+            parse(r#"header_raw("{}", "hi")"#),
+            Ok(Expected::Exact(b"\x02\0\0\0{}hi".to_vec()))
+        );
     }
 
     #[test]
