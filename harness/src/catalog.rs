@@ -35,6 +35,7 @@ struct ProgramToml {
     #[serde(default)]
     tolerate: Vec<String>,
     eof_reply: Option<String>,
+    eof_frames: Option<crate::steps::frame::Format>,
     demo: Option<Demo>,
 }
 
@@ -190,6 +191,7 @@ impl Catalog {
                     prompts: toml.prompts,
                     tolerances,
                     eof_reply: toml.eof_reply.map(String::into_bytes),
+                    eof_frames: toml.eof_frames,
                 },
                 title: toml.title,
                 cases,

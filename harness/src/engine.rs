@@ -93,6 +93,9 @@ pub struct ProgramInfo {
     /// What its server sends for each `b''` when it ignores the end of stream (echo's
     /// `SB`): bytes made of it after the peer's FIN get the `eof-loop` hint.
     pub eof_reply: Option<Vec<u8>>,
+    /// The framing whose empty frames its server sends for each `b''` when it ignores the
+    /// end of stream (`low` or `header`): bytes that are only such frames get `eof-loop`.
+    pub eof_frames: Option<crate::steps::frame::Format>,
 }
 
 /// Everything a run found out.
@@ -231,6 +234,9 @@ pub(crate) struct Ctx<'a> {
     pub stdout_done: usize,
     /// A line was written to the program's stdin.
     pub stdin_used: bool,
+    /// A line was written to its stdin after the peer had ended a connection: the program
+    /// had its chance to read (and see the end) again.
+    pub stdin_after_peer_end: bool,
     /// Connections the peer ended, and how, in order.
     pub peer_ends: Vec<(String, PeerEnd)>,
     /// Connections opened so far, in order.
@@ -353,9 +359,11 @@ impl Ctx<'_> {
             peer_ended,
             peer_reset_any: self.peer_ends.iter().any(|(_, h)| *h == PeerEnd::Reset),
             stdin_closed: self.session.iut.as_ref().is_some_and(|i| i.stdin_closed()),
+            stdin_after_peer_end: self.stdin_after_peer_end,
             served_before,
             last_exception: last_exception.as_deref(),
             eof_reply: self.program.eof_reply.as_deref(),
+            eof_frames: self.program.eof_frames,
         })
     }
 }
@@ -430,6 +438,7 @@ fn run_here(
         expected_lines,
         stdout_done: 0,
         stdin_used: false,
+        stdin_after_peer_end: false,
         peer_ends: Vec::new(),
         opened: Vec::new(),
         private_network: isolation.is_private(),
@@ -499,10 +508,15 @@ fn run_here(
     if let Some((index, step, failure)) = failed {
         // A hint the case declares for this step and this way of failing comes first: the
         // case knows what it is about (a short reply to a command flooding stderr).
+        let died_of = ctx.last_exception();
         let declared = case
             .hints
             .iter()
-            .find(|h| h.step == index && h.when.covers(&failure.symptom))
+            .find(|h| {
+                h.step == index
+                    && h.when.covers(&failure.symptom)
+                    && h.of.as_ref().is_none_or(|of| died_of.as_ref() == Some(of))
+            })
             .map(|h| h.hint);
         outcome.hint = declared.or_else(|| ctx.diagnose(step, &failure.symptom));
         outcome.verdict = failure.verdict;

@@ -233,6 +233,8 @@ pub enum Symptom {
     LineMissing {
         exited: bool,
     },
+    /// The program died while the peer was writing to it (the write found it gone).
+    Died,
     Other,
 }
 
@@ -284,6 +286,7 @@ impl SymptomKind {
                 | (SymptomKind::Nothing, Symptom::Short { got: 0 })
                 | (SymptomKind::Missing, Symptom::LineMissing { .. })
                 | (SymptomKind::Died, Symptom::LineMissing { exited: true })
+                | (SymptomKind::Died, Symptom::Died)
                 | (SymptomKind::Bytes, Symptom::UnexpectedBytes { .. })
                 | (SymptomKind::Open, Symptom::StayedOpen { .. })
                 | (SymptomKind::Running, Symptom::StillRunning { .. })
@@ -309,6 +312,10 @@ pub struct Evidence<'a> {
     pub last_exception: Option<&'a str>,
     /// What the program's server sends for each `b''` when it ignores the end of stream.
     pub eof_reply: Option<&'a [u8]>,
+    /// The framing of the empty frames it sends then, for the framed programs.
+    pub eof_frames: Option<crate::steps::frame::Format>,
+    /// A stdin line was written after the peer had ended a connection.
+    pub stdin_after_peer_end: bool,
 }
 
 /// The hint for a failure, if a known mistake matches.
@@ -342,7 +349,9 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
             // Only the empty message's reply, over and over, is the loop going on after b''.
             let looped = e
                 .eof_reply
-                .is_some_and(|unit| !unit.is_empty() && made_of(got, unit));
+                .is_some_and(|unit| !unit.is_empty() && made_of(got, unit))
+                || e.eof_frames
+                    .is_some_and(|format| crate::steps::frame::only_empty_frames(format, got));
             (peer_fin && server && looped).then_some(Hint::EofLoop)
         }
         // A server that still holds a connection the client ended: going round its loop on
@@ -357,7 +366,11 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
             match (e.stdin_closed, e.peer_ended.is_some()) {
                 // The server closed first: a client that had stopped on b'' would be gone
                 // already, whatever it later does with its closed input.
-                (_, true) => Some(Hint::ServerCloseIgnored),
+                // Only a client that read again after the end: one that was given another
+                // line to send, or one that burns CPU going round its recv loop.
+                (_, true) => {
+                    (e.stdin_after_peer_end || *spinning).then_some(Hint::ServerCloseIgnored)
+                }
                 // Only a client that burns CPU is going round a loop on its closed input.
                 (true, false) => spinning.then_some(Hint::StdinEofSpin),
                 (false, false) => None,
@@ -400,6 +413,8 @@ mod tests {
             served_before: 1,
             last_exception: None,
             eof_reply: Some(b"SB"),
+            eof_frames: None,
+            stdin_after_peer_end: true,
         }
     }
 
@@ -520,6 +535,17 @@ mod tests {
             diagnose(&both),
             Some(Hint::ServerCloseIgnored),
             "the server closed first: a client that stopped on b'' would be gone"
+        );
+        let blocked_after_end = Symptom::StillRunning { spinning: false };
+        let never_read_again = Evidence {
+            symptom: &blocked_after_end,
+            stdin_after_peer_end: false,
+            ..server_closed
+        };
+        assert_eq!(
+            diagnose(&never_read_again),
+            None,
+            "a client that never read again cannot have ignored the end"
         );
         let blocked = Symptom::StillRunning { spinning: false };
         let waiting = Evidence {

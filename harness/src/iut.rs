@@ -89,9 +89,13 @@ pub fn last_exception(text: &str) -> Option<String> {
         .take_while(|l| !l.is_empty())
         .filter(|l| !l.starts_with(' ') && !l.starts_with('\t'))
         .last()?;
+    // The full dotted name (`struct.error`, `json.decoder.JSONDecodeError`): a bare
+    // `error` would say nothing.
     let name = line.split(':').next()?.trim();
-    let name = name.rsplit('.').next().unwrap_or(name);
-    let valid = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
     valid.then(|| name.to_string())
 }
 

@@ -53,6 +53,8 @@ pub struct DeclaredHint {
     /// The index of the step in `steps`.
     pub step: usize,
     pub when: SymptomKind,
+    /// `... if died of struct.error`: only when the program died of this exception.
+    pub of: Option<String>,
     pub hint: Hint,
 }
 
@@ -149,12 +151,15 @@ pub fn parse(program: &str, name: &str, text: &str) -> Result<Case, ParseError> 
 fn parse_hint(step: usize, rest: &str) -> Result<DeclaredHint, String> {
     let usage = || {
         format!(
-            "`hint` takes a hint and the way the step fails: `hint <id> if <{}>`",
+            "`hint` takes a hint and the way the step fails: `hint <id> if <{}> [of <exception>]`",
             SymptomKind::WORDS.join("|")
         )
     };
-    let [id, "if", when] = rest.split_whitespace().collect::<Vec<_>>()[..] else {
-        return Err(usage());
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let (id, when, of) = match words[..] {
+        [id, "if", when] => (id, when, None),
+        [id, "if", when, "of", exception] => (id, when, Some(exception.to_string())),
+        _ => return Err(usage()),
     };
     let hint = Hint::from_id(id).ok_or_else(|| {
         format!(
@@ -163,7 +168,12 @@ fn parse_hint(step: usize, rest: &str) -> Result<DeclaredHint, String> {
         )
     })?;
     let when = SymptomKind::from_word(when).ok_or_else(usage)?;
-    Ok(DeclaredHint { step, when, hint })
+    Ok(DeclaredHint {
+        step,
+        when,
+        of,
+        hint,
+    })
 }
 
 #[cfg(test)]
@@ -206,6 +216,7 @@ send c1 \"hello\"\nread c1\nstdout\nsend c1 \"a\" * 1024 split 512\nshutdown c1\
             [DeclaredHint {
                 step: 2,
                 when: SymptomKind::Short,
+                of: None,
                 hint: Hint::StderrDeadlock
             }]
         );

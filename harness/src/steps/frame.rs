@@ -23,7 +23,8 @@ use std::fmt;
 pub const WORDS: &[&str] = &["read-frame"];
 
 /// Which of the two framings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// framed-low: a 4-byte little-endian length, then the body.
     Low,
@@ -198,6 +199,25 @@ impl Step {
         };
         compare(want, got, ctx.case.role)
     }
+}
+
+/// Whether `bytes` are nothing but empty frames of `format` (the last perhaps cut short):
+/// what a framed server sends over and over when it ignores the end of stream.
+pub fn only_empty_frames(format: Format, bytes: &[u8]) -> bool {
+    let limits = Limits::default();
+    let mut rest = bytes;
+    let mut frames = 0;
+    while !rest.is_empty() {
+        match decode(format, rest, &limits) {
+            Ok(Some((frame, used))) if frame.body.is_empty() => {
+                frames += 1;
+                rest = &rest[used..];
+            }
+            Ok(None) => break,
+            _ => return false,
+        }
+    }
+    frames > 0
 }
 
 /// Decodes one frame from `buf`: the observation and the bytes it used, `None` for more.

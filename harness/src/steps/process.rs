@@ -140,6 +140,7 @@ fn stdin(ctx: &mut Ctx, line: &[u8]) -> StepEnd {
     let mut data = line.to_vec();
     data.push(b'\n');
     ctx.stdin_used = true;
+    ctx.stdin_after_peer_end |= !ctx.peer_ends.is_empty();
     let deadline = ctx.timing.observe;
     match ctx
         .session
@@ -236,6 +237,7 @@ fn exit(ctx: &mut Ctx, expected: Option<&Observation>, nonzero: bool) -> StepEnd
         .wait_for(deadline, &|_| Vec::new(), |s| s.exited().then_some(()));
     let Some(observed) = ctx.exit_status() else {
         let want = match expected {
+            _ if nonzero => " with a non-zero status".to_string(),
             Some(Observation::Exit(w)) => format!(" with status {w}"),
             _ => String::new(),
         };

@@ -403,11 +403,22 @@ fn send(ctx: &mut Ctx, name: &str, data: &[u8], split: Option<Split>) -> StepEnd
         .write(&target, data, segmentation, ctx.timing.observe)
     {
         Ok(()) => StepEnd::Ok(None),
-        Err(WriteError::Gone(e)) => StepEnd::Fail(Failure::new(
-            Symptom::Other,
-            None,
-            format!("could not send on `{name}`: the connection is gone ({e})"),
-        )),
+        Err(WriteError::Gone(e)) => {
+            // Gone because the program died: say so, for the hints.
+            let died = ctx.exits_soon();
+            StepEnd::Fail(Failure::new(
+                if died { Symptom::Died } else { Symptom::Other },
+                None,
+                format!(
+                    "could not send on `{name}`: the connection is gone ({e}){}",
+                    if died {
+                        format!("; the program exited (status {})", ctx.status_word())
+                    } else {
+                        String::new()
+                    }
+                ),
+            ))
+        }
         Err(WriteError::Full) => StepEnd::Fail(Failure::new(
             Symptom::Other,
             None,
