@@ -313,3 +313,35 @@ fn compare(want: &FrameObs, got: FrameObs, _role: Role) -> StepEnd {
         body: Expected::Exact(body),
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_empty_frames_is_the_eof_loop_and_nothing_else() {
+        let empty_low = frame::encode_low(b"");
+        assert!(only_empty_frames(Format::Low, &empty_low.repeat(3)));
+        // The last repetition may be cut short by the read.
+        assert!(only_empty_frames(Format::Low, &empty_low.repeat(3)[..10]));
+        assert!(!only_empty_frames(Format::Low, &frame::encode_low(b"hi")));
+        assert!(!only_empty_frames(Format::Low, b""));
+        assert!(!only_empty_frames(Format::Low, b"\xff\xff\xff\xff"));
+        let empty_header = frame::encode_header(b"", "f1.txt");
+        assert!(only_empty_frames(Format::Header, &empty_header.repeat(2)));
+        assert!(!only_empty_frames(Format::Header, &empty_low));
+    }
+
+    #[test]
+    fn read_frame_parses_and_renders_its_canonical_text() {
+        for text in ["read-frame c1 low", "read-frame c2 header"] {
+            let (w, r) = super::super::split_word(text);
+            let args: Vec<&str> = r.split_whitespace().collect();
+            let step = parse(w, &args).expect("a frame step").expect("parses");
+            assert_eq!(step.to_string(), text);
+        }
+        assert!(parse("read-frame", &["c1", "json"]).is_some_and(|r| r.is_err()));
+        assert!(parse("read-frame", &["c1"]).is_some_and(|r| r.is_err()));
+        assert!(parse("read", &["c1"]).is_none());
+    }
+}
