@@ -87,3 +87,38 @@ fn a_fixture_of_another_case_is_an_error_not_a_verdict() {
         outcome.message
     );
 }
+
+#[test]
+fn bytes_left_unread_at_a_close_or_the_end_of_the_case_fail_it_named() {
+    // echo2 replies `helloSB` in one write; `read c1 4` takes `hell` and leaves `oSB`.
+    let head = "role server\nspawn\nconnect c1\nsend c1 \"hello\"\nread c1 4\n";
+    let lines = |extra: &[&str]| Fixture {
+        lines: [
+            "spawn",
+            "connect c1",
+            "send c1 \"hello\"",
+            "read c1 4 => \"hell\"",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect(),
+    };
+    for (text, fixture, whereabouts) in [
+        (
+            format!("{head}close c1\n"),
+            lines(&["close c1"]),
+            "step 5 `close c1`",
+        ),
+        (head.to_string(), lines(&[]), "at the end of the case"),
+    ] {
+        let outcome = run_inline("echo2", &text, &Mode::Check(fixture));
+        assert_eq!(outcome.verdict, Verdict::Fail, "{:?}", outcome.message);
+        let message = outcome.message.unwrap_or_default();
+        assert!(
+            message.starts_with(whereabouts)
+                && message.contains("3 bytes arrived on `c1` that no step expected: \"oSB\""),
+            "{message}"
+        );
+    }
+}
