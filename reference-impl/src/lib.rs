@@ -2,9 +2,9 @@
 //! error type, and [`run_with`], which the command line (`cli`) calls.
 //!
 //! Every program uses blocking std sockets, the tutorial's buffer sizes (`recv(1024)`,
-//! `recv(2)`, ...) and the tutorial's prints, because the fixtures the suites check
-//! against are recorded from it: whatever it does on the wire and on stdout *is* the
-//! expected behaviour, so it must be exactly what `SPEC.md` says and nothing more.
+//! `recv(2)`, `recvfrom(1024)`, ...) and the tutorial's prints, because the fixtures the
+//! suites check against are recorded from it: whatever it does on the wire and on stdout
+//! *is* the expected behaviour, so it must be exactly what `SPEC.md` says and nothing more.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -24,16 +24,17 @@ mod rexec;
 mod sticky;
 #[cfg(test)]
 mod testutil;
+mod udp;
 
-use net::Listener;
+use net::{Datagram, Listener};
 pub use rexec::Limits;
 
-/// The side of the connection a program plays.
+/// The side a program plays: of a TCP connection, or of a UDP exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
-    /// Binds, listens and accepts.
+    /// Binds, then listens and accepts (TCP) or waits for datagrams (UDP).
     Server,
-    /// Connects.
+    /// Connects (TCP), or sends datagrams to the server's address (UDP).
     Client,
 }
 
@@ -58,15 +59,23 @@ impl fmt::Display for Role {
     }
 }
 
+/// How a program's two sides talk, which decides what its server binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A stream: the server binds and listens with the tutorial's `listen(backlog)`.
+    Tcp { backlog: i32 },
+    /// Datagrams: the server binds and receives, with no listen and so no backlog.
+    Udp,
+}
+
 /// One program of `SPEC.md`: its id (the subcommand, the suite and fixture name), the
-/// tutorial's hard-coded address and `listen()` backlog, the roles the reference
-/// implements, and whether its server runs the commands it receives.
+/// tutorial's hard-coded address and transport (with TCP's `listen()` backlog), the roles
+/// the reference implements, and whether its server runs the commands it receives.
 #[derive(Debug)]
 pub struct Program {
     pub id: &'static str,
     pub default_addr: &'static str,
-    /// The tutorial's `listen(n)`.
-    pub backlog: i32,
+    pub transport: Transport,
     pub roles: &'static [Role],
     /// The server is a remote shell: it serves loopback only unless asked otherwise, and
     /// runs each command under [`Limits`].
@@ -82,56 +91,56 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         id: "echo1",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: BOTH,
         runs_commands: false,
     },
     Program {
         id: "echo2",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: BOTH,
         runs_commands: false,
     },
     Program {
         id: "echo3",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: BOTH,
         runs_commands: false,
     },
     Program {
         id: "recv-partial",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: SERVER_ONLY,
         runs_commands: false,
     },
     Program {
         id: "recv-block",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: SERVER_ONLY,
         runs_commands: false,
     },
     Program {
         id: "recv-eof",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: SERVER_ONLY,
         runs_commands: false,
     },
     Program {
         id: "rexec1",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: BOTH,
         runs_commands: true,
     },
     Program {
         id: "rexec2",
         default_addr: "127.0.0.1:8848",
-        backlog: 2,
+        transport: Transport::Tcp { backlog: 2 },
         roles: BOTH,
         runs_commands: true,
     },
@@ -140,14 +149,14 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         id: "sticky1",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: BOTH,
         runs_commands: true,
     },
     Program {
         id: "sticky2",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: BOTH,
         runs_commands: false,
     },
@@ -155,16 +164,30 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         id: "framed-low",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: BOTH,
         runs_commands: true,
     },
     Program {
         id: "framed-header",
         default_addr: "127.0.0.1:8080",
-        backlog: 5,
+        transport: Transport::Tcp { backlog: 5 },
         roles: BOTH,
         runs_commands: true,
+    },
+    Program {
+        id: "udp-hello",
+        default_addr: "127.0.0.1:9000",
+        transport: Transport::Udp,
+        roles: BOTH,
+        runs_commands: false,
+    },
+    Program {
+        id: "udp-chat",
+        default_addr: "127.0.0.1:8081",
+        transport: Transport::Udp,
+        roles: BOTH,
+        runs_commands: false,
     },
 ];
 
@@ -188,13 +211,13 @@ pub struct Options {
     pub frame_limits: frame::Limits,
 }
 
-/// Runs one role of one program: servers bind the address, clients connect to it.
+/// Runs one role of one program: servers bind the address, clients connect or send to it.
 /// Prints go to stdout, prompts read stdin.
 ///
 /// Returns when the program would exit 0; the servers of echo3, rexec1, rexec2, sticky1,
-/// framed-low and framed-header never return `Ok`. A server that runs commands refuses an
-/// address other than loopback unless `options.allow_remote` is set: it would give a shell
-/// to anyone who can reach it.
+/// framed-low and framed-header never return `Ok`, nor does udp-chat's while stdin lasts.
+/// A server that runs commands refuses an address other than loopback unless
+/// `options.allow_remote` is set: it would give a shell to anyone who can reach it.
 pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
     let program = find(id).ok_or_else(|| Error::UnknownProgram(id.to_owned()))?;
     if !program.roles.contains(&role) {
@@ -218,7 +241,11 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
             if program.runs_commands && !options.allow_remote && !is_loopback(addr) {
                 return Err(Error::RemoteShell { addr });
             }
-            let listener = Listener::bind(addr, program.backlog)?;
+            let backlog = match program.transport {
+                Transport::Tcp { backlog } => backlog,
+                Transport::Udp => return run_udp_server(program, addr, &mut out),
+            };
+            let listener = Listener::bind(addr, backlog)?;
             let limits = &options.limits;
             match program.id {
                 "echo1" => echo::echo1_server(listener, &mut out),
@@ -252,9 +279,26 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
                 "framed-header" => {
                     framed::framed_header_client(addr, &mut input, &mut out, &options.frame_limits)
                 }
+                "udp-hello" => udp::hello_client(addr, &mut out),
+                "udp-chat" => udp::chat_client(addr, &mut input, &mut out),
                 _ => unreachable!("PROGRAMS lists a client with no implementation"),
             }
         }
+    }
+}
+
+/// The server role of a UDP program: its socket is bound here, as a TCP server's listener
+/// is in [`run_with`], so a bind that fails gives the same error naming the address.
+fn run_udp_server(
+    program: &Program,
+    addr: SocketAddr,
+    out: &mut impl io::Write,
+) -> Result<(), Error> {
+    let socket = Datagram::bind(addr)?;
+    match program.id {
+        "udp-hello" => udp::hello_server(socket, out),
+        "udp-chat" => udp::chat_server(socket, &mut io::stdin().lock(), out),
+        _ => unreachable!("PROGRAMS lists a UDP server with no implementation"),
     }
 }
 
@@ -286,7 +330,11 @@ pub enum Error {
     Connect { addr: SocketAddr, source: io::Error },
     /// A `recv` on a connection failed (a reset, typically).
     Recv { peer: SocketAddr, source: io::Error },
-    /// A send on a connection failed (a reset or a broken pipe, typically).
+    /// A `recvfrom` on the UDP socket bound to `addr` failed. It has no peer to name: a
+    /// datagram may come from anyone.
+    RecvFrom { addr: SocketAddr, source: io::Error },
+    /// A send on a connection, or a `sendto` of a datagram, failed (a reset or a broken
+    /// pipe, typically, for TCP).
     Send { peer: SocketAddr, source: io::Error },
     /// A framed client received a frame that breaks the protocol; the stream cannot be
     /// read any further.
@@ -346,6 +394,9 @@ impl fmt::Display for Error {
             }
             Error::Connect { addr, source } => write!(f, "cannot connect to `{addr}`: {source}"),
             Error::Recv { peer, source } => write!(f, "cannot receive from `{peer}`: {source}"),
+            Error::RecvFrom { addr, source } => {
+                write!(f, "cannot receive a datagram on `{addr}`: {source}")
+            }
             Error::Send { peer, source } => write!(f, "cannot send to `{peer}`: {source}"),
             Error::BadFrame { peer, source } => write!(f, "bad frame from `{peer}`: {source}"),
             Error::ClosedMidFrame {
@@ -377,6 +428,7 @@ impl StdError for Error {
             | Error::Accept { source, .. }
             | Error::Connect { source, .. }
             | Error::Recv { source, .. }
+            | Error::RecvFrom { source, .. }
             | Error::Send { source, .. }
             | Error::Stdin(source)
             | Error::Stdout(source) => Some(source),
@@ -437,6 +489,29 @@ mod tests {
             "{message}"
         );
         assert!(err.source().is_some());
+    }
+
+    #[test]
+    fn udp_servers_bind_udp_and_name_the_address_when_it_is_taken() {
+        for id in ["udp-hello", "udp-chat"] {
+            let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = taken.local_addr().unwrap();
+            let options = Options {
+                addr: Some(addr),
+                ..Options::default()
+            };
+            // In a thread with a deadline: a server that bound TCP instead would not fail,
+            // it would wait for a connection forever.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || tx.send(run_with(id, Role::Server, &options)));
+            let err = rx.recv_timeout(testutil::DEADLINE).unwrap().unwrap_err();
+            assert!(matches!(err, Error::Bind { .. }), "{id}: {err}");
+            let message = err.to_string();
+            assert!(
+                message.starts_with(&format!("cannot bind `{addr}`: ")),
+                "{id}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! The socket steps every program shares (listen, accept, connect, `recv`, `sendall`),
-//! each one call to the OS as in the tutorial, and each turning an `io::Error` into an
-//! [`Error`] that names the address it was about.
+//! The socket steps every program shares (listen, accept, connect, `recv`, `sendall`, and
+//! UDP's `recvfrom`, `sendto`), each one call to the OS as in the tutorial, and each
+//! turning an `io::Error` into an [`Error`] that names the address it was about.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -114,5 +114,83 @@ impl Conn {
             peer: self.peer,
             source,
         })
+    }
+}
+
+/// A UDP socket, as `socket(type=socket.SOCK_DGRAM)`: no connection, so every datagram
+/// says where it goes, and every `recvfrom` says where it came from.
+#[derive(Debug)]
+pub struct Datagram {
+    socket: UdpSocket,
+    /// The local address, for messages and tests.
+    addr: SocketAddr,
+}
+
+impl Datagram {
+    /// A server's socket: `bind(addr)`, nothing more (UDP has no `listen`).
+    ///
+    /// No `SO_REUSEADDR`, unlike [`Listener::bind`]: UDP leaves no TIME_WAIT behind, and on
+    /// Linux the option would let two UDP servers bind the same port and silently share its
+    /// datagrams, where the second one must fail with a clear error instead.
+    pub fn bind(addr: SocketAddr) -> Result<Datagram, Error> {
+        let socket = UdpSocket::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+        // Port 0 asks the OS to choose: remember the port it chose, for messages and tests.
+        let addr = socket.local_addr().unwrap_or(addr);
+        Ok(Datagram { socket, addr })
+    }
+
+    /// A client's socket, to talk to `server`: bound to the unspecified address of the
+    /// server's family and port 0. That is what Python does for the tutorial's clients,
+    /// which never bind: the first `sendto` binds the socket to `0.0.0.0` and a port the
+    /// OS chooses, and the socket keeps that port for the rest of its life.
+    pub fn for_server(server: SocketAddr) -> Result<Datagram, Error> {
+        let any = match server {
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+        };
+        Datagram::bind(any)
+    }
+
+    /// The address the socket is bound to: the tests bind port 0 and send here.
+    #[cfg(test)]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `recvfrom(max)`: the next datagram and its sender, blocking until one comes. A
+    /// datagram longer than `max` is cut to its first `max` bytes and the rest is lost
+    /// (Linux; what the tutorial's `recvfrom(1024)` shows). An empty datagram is a message
+    /// like any other, not an end: UDP has no end of stream.
+    pub fn recv_from(&self, max: usize) -> Result<(Vec<u8>, SocketAddr), Error> {
+        let mut buf = vec![0; max];
+        loop {
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    buf.truncate(n);
+                    return Ok((buf, from));
+                }
+                // Python retries a call that a signal interrupted (PEP 475); so do we.
+                Err(source) if source.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(Error::RecvFrom {
+                        addr: self.addr,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// `sendto(data, peer)`: one datagram. Unlike TCP's `send(b'')`, empty data is a
+    /// datagram too, and the peer's `recvfrom` returns it.
+    pub fn send_to(&self, data: &[u8], peer: SocketAddr) -> Result<(), Error> {
+        loop {
+            match self.socket.send_to(data, peer) {
+                // A datagram goes whole or not at all: there is no partial send to finish.
+                Ok(_) => return Ok(()),
+                Err(source) if source.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(Error::Send { peer, source }),
+            }
+        }
     }
 }
