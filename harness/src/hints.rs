@@ -32,10 +32,11 @@ pub enum Hint {
     TotalSizeStdoutOnly,
     PrefixAssumedWhole,
     SingleRecvBody,
+    SizeUnchecked,
 }
 
 impl Hint {
-    pub const ALL: [Hint; 22] = [
+    pub const ALL: [Hint; 23] = [
         Hint::EofLoop,
         Hint::StdinEofTraceback,
         Hint::StdinEofSpin,
@@ -58,6 +59,7 @@ impl Hint {
         Hint::TotalSizeStdoutOnly,
         Hint::PrefixAssumedWhole,
         Hint::SingleRecvBody,
+        Hint::SizeUnchecked,
     ];
 
     /// The stable name used in JSON reports and in the corpus's expectations.
@@ -85,6 +87,7 @@ impl Hint {
             Hint::TotalSizeStdoutOnly => "total-size-stdout-only",
             Hint::PrefixAssumedWhole => "prefix-assumed-whole",
             Hint::SingleRecvBody => "single-recv-body",
+            Hint::SizeUnchecked => "size-unchecked",
         }
     }
 
@@ -189,6 +192,12 @@ impl Hint {
             Hint::SingleRecvBody => {
                 "your client read the body with one recv: recv returns what has arrived, up to \
                  its size, so loop until you have the whole declared length"
+            }
+            Hint::SizeUnchecked => {
+                "a negative length or total_size, or one over your limit, is a protocol error: \
+                 refuse it as soon as the prefix or header gives it (print an error, exit \
+                 non-zero) instead of reading it as nothing, waiting for that many bytes, or \
+                 going on"
             }
         }
     }
