@@ -3,7 +3,7 @@
 //! result per case in plan order.
 
 use crate::catalog::{Catalog, Suite};
-use crate::engine::{self, Mode, Outcome, Timing, Verdict};
+use crate::engine::{self, Mode, Outcome, ProgramInfo, Timing, Verdict};
 use crate::iut::IutSpec;
 use crate::manifest::Implementation;
 use crate::script::{Case, Role};
@@ -38,19 +38,25 @@ pub struct CaseResult {
 }
 
 /// The command that runs the bundled reference implementation through `exe`
-/// (`sockcheck reference <id> <role> --addr {addr}`).
-pub fn reference_command(exe: &Path, program: &str, role: Role) -> String {
-    format!(
-        "'{}' reference {program} {role} --addr {{addr}}",
-        exe.display().to_string().replace('\'', r"'\''")
-    )
+/// (`sockcheck reference <id> <role> --addr {addr}`), given the suite's words.
+pub fn reference_command(exe: &Path, program: &ProgramInfo, role: Role) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let mut command = format!(
+        "{} reference {} {role} --addr {{addr}}",
+        quote(&exe.display().to_string()),
+        program.id
+    );
+    for (name, value) in &program.words {
+        command.push_str(&format!(" --word {}", quote(&format!("{name}={value}"))));
+    }
+    command
 }
 
 /// Plans every case of `ids` against the reference implementation run through `exe`.
 pub fn plan_reference(catalog: &Catalog, ids: &[String], exe: &Path) -> Vec<Job> {
     plan(catalog, ids, |suite, role| {
         Some(IutSpec {
-            command: reference_command(exe, &suite.info.id, role),
+            command: reference_command(exe, &suite.info, role),
             workdir: None,
             isolation: Default::default(),
         })

@@ -9,9 +9,11 @@
 //! prompts = []                  # stripped from printed lines wherever they appear
 //! tolerate = []                 # deviations the contract accepts as non-strict
 //! # eof_reply = "SB"            # what its server sends for each b'' if it ignores the end
+//! [words]                       # literals the cases use by name: stdin "${quit}"
+//! quit = "q"
 //! ```
-//! The literals a course may change (address, prompts, replies) live here, one place per
-//! program.
+//! The literals a course may change (address, prompts, replies, contacts) live here, one
+//! place per program.
 
 use crate::engine::ProgramInfo;
 use crate::fixture::Fixture;
@@ -36,6 +38,8 @@ struct ProgramToml {
     tolerate: Vec<String>,
     eof_reply: Option<String>,
     eof_frames: Option<crate::steps::frame::Format>,
+    #[serde(default)]
+    words: BTreeMap<String, String>,
     demo: Option<Demo>,
 }
 
@@ -175,6 +179,20 @@ impl Catalog {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            for case in &cases {
+                for step in &case.steps {
+                    if let crate::steps::Step::Process(crate::steps::process::Step::Stdin(line)) =
+                        step
+                    {
+                        crate::steps::process::expand_words(line, &toml.words).map_err(
+                            |message| CatalogError::Bad {
+                                path: format!("suites/{id}/{}.case", case.name),
+                                message,
+                            },
+                        )?;
+                    }
+                }
+            }
             cases.sort_by(|a, b| (a.role.to_string(), &a.name).cmp(&(b.role.to_string(), &b.name)));
             let fixtures = cases
                 .iter()
@@ -192,6 +210,7 @@ impl Catalog {
                     tolerances,
                     eof_reply: toml.eof_reply.map(String::into_bytes),
                     eof_frames: toml.eof_frames,
+                    words: toml.words,
                 },
                 title: toml.title,
                 cases,

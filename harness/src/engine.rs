@@ -96,6 +96,9 @@ pub struct ProgramInfo {
     /// The framing whose empty frames its server sends for each `b''` when it ignores the
     /// end of stream (`low` or `header`): bytes that are only such frames get `eof-loop`.
     pub eof_frames: Option<crate::steps::frame::Format>,
+    /// The literals a course may change, by name (udp-chat's contacts and quit word):
+    /// cases write `stdin "${quit}"`, and the bundled reference is given them.
+    pub words: std::collections::BTreeMap<String, String>,
 }
 
 /// Everything a run found out.
@@ -503,6 +506,16 @@ fn run_here(
                 failed = Some((case.steps.len(), &case.steps[case.steps.len() - 1], failure));
                 break;
             }
+        }
+    }
+    if failed.is_none() {
+        if let Some(failure) = crate::steps::udp::unread(&mut ctx) {
+            outcome.transcript.push(format!(
+                "(end of case){}{}",
+                fixture::ARROW,
+                failure.observed.clone().unwrap_or_default()
+            ));
+            failed = Some((case.steps.len(), &case.steps[case.steps.len() - 1], failure));
         }
     }
     if let Some((index, step, failure)) = failed {

@@ -33,10 +33,14 @@ pub enum Hint {
     PrefixAssumedWhole,
     SingleRecvBody,
     SizeUnchecked,
+    ReplyToFixedAddress,
+    EmptyMessageSent,
+    RecvNoAddress,
+    ServerFirstOnly,
 }
 
 impl Hint {
-    pub const ALL: [Hint; 23] = [
+    pub const ALL: [Hint; 27] = [
         Hint::EofLoop,
         Hint::StdinEofTraceback,
         Hint::StdinEofSpin,
@@ -60,6 +64,10 @@ impl Hint {
         Hint::PrefixAssumedWhole,
         Hint::SingleRecvBody,
         Hint::SizeUnchecked,
+        Hint::ReplyToFixedAddress,
+        Hint::EmptyMessageSent,
+        Hint::RecvNoAddress,
+        Hint::ServerFirstOnly,
     ];
 
     /// The stable name used in JSON reports and in the corpus's expectations.
@@ -88,6 +96,10 @@ impl Hint {
             Hint::PrefixAssumedWhole => "prefix-assumed-whole",
             Hint::SingleRecvBody => "single-recv-body",
             Hint::SizeUnchecked => "size-unchecked",
+            Hint::ReplyToFixedAddress => "reply-fixed-address",
+            Hint::EmptyMessageSent => "empty-message-sent",
+            Hint::RecvNoAddress => "recv-no-address",
+            Hint::ServerFirstOnly => "server-first-only",
         }
     }
 
@@ -103,9 +115,9 @@ impl Hint {
                  reset), so `if not data: break` is needed besides the except"
             }
             Hint::StdinEofTraceback => {
-                "your client dies with a traceback (EOFError) when its input ends: catch \
-                 EOFError around input() and close the socket (its work was done, so this is \
-                 only non-strict)"
+                "your program dies with a traceback (EOFError) when its input ends: catch \
+                 EOFError around input() and end cleanly (its work was done, so this is only \
+                 non-strict)"
             }
             Hint::StdinEofSpin => {
                 "your client never exits after its input ended: input() keeps raising EOFError \
@@ -198,6 +210,28 @@ impl Hint {
                  refuse it as soon as the prefix or header gives it (print an error, exit \
                  non-zero) instead of reading it as nothing, waiting for that many bytes, or \
                  going on"
+            }
+            Hint::ReplyToFixedAddress => {
+                "your server answered another address than the sender's: reply with \
+                 sendto(reply, addr) to the addr that recvfrom returned for this very message \
+                 (not a fixed address, not the first client's)"
+            }
+            Hint::EmptyMessageSent => {
+                "your client sent an empty message: in UDP sendto(b'') sends an empty \
+                 datagram, a real message the server answers; skip empty input and ask again \
+                 (`if not msg: continue`)"
+            }
+            Hint::RecvNoAddress => {
+                "your server read with recv(), which does not say who sent the datagram, so \
+                 it had no address to answer (the send failed: Destination address required): \
+                 use msg, addr = recvfrom(1024), then sendto(reply, addr)"
+            }
+            Hint::ServerFirstOnly => {
+                "your client only works when the server is already up: a datagram sent \
+                 before the server started came back as ICMP port unreachable, which a \
+                 connect()ed UDP socket turns into ConnectionRefusedError; UDP has no \
+                 connection, so use sendto/recvfrom on an unconnected socket and either side \
+                 may start first"
             }
         }
     }

@@ -8,6 +8,8 @@
 //! stdout => "b'HELLO'"          a printed line
 //! exit => 0                     an exit status: a code, or `signal 9`
 //! quiet 300ms => nothing        nothing happened
+//! recvfrom u1 => "hi" (2 bytes) from the program's address
+//!                               one datagram: its bytes, its length and its source
 //! ```
 
 use crate::payload::{self, Expected};
@@ -23,7 +25,45 @@ pub enum Observation {
     Exit(ExitStatus),
     /// A frame of framed-low (`header: None`) or framed-header.
     Frame(FrameObs),
+    Datagram(DatagramObs),
     Nothing,
+}
+
+/// One datagram as the transcript shows it: its bytes (their length written out, so that
+/// an empty datagram reads as one) and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatagramObs {
+    pub data: Expected,
+    pub from: Source,
+}
+
+/// The source of a datagram, without the ports that change from run to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The program's own address (a server answering from the socket it bound).
+    Program,
+    /// Another address, its port redacted: `127.0.0.1:[PORT]` (a client's ephemeral port).
+    Other(String),
+}
+
+impl Source {
+    /// Where `from` is, as the transcript writes it.
+    pub fn of(from: std::net::SocketAddr, program: std::net::SocketAddr) -> Source {
+        if from == program {
+            Source::Program
+        } else {
+            Source::Other(format!("{}:[PORT]", from.ip()))
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Program => write!(f, "the program's address"),
+            Source::Other(text) => write!(f, "{text}"),
+        }
+    }
 }
 
 /// A frame as the transcript shows it: its body, and for framed-header what its header
@@ -83,6 +123,7 @@ pub enum Kind {
     Line,
     Exit,
     Frame,
+    Datagram,
     Nothing,
 }
 
@@ -114,6 +155,7 @@ impl Observation {
                     .map_err(|_| format!("`{text}` is not an exit status (a number or `signal N`)"))
             }
             Kind::Frame => parse_frame(text).map(Observation::Frame),
+            Kind::Datagram => parse_datagram(text).map(Observation::Datagram),
             Kind::Nothing => match text {
                 "nothing" => Ok(Observation::Nothing),
                 other => Err(format!("`{other}` is not `nothing`")),
@@ -144,9 +186,46 @@ impl fmt::Display for Observation {
                 }
                 Ok(())
             }
+            Observation::Datagram(d) => {
+                let shown = Observation::Bytes(d.data.clone()).to_string();
+                write!(f, "{shown}")?;
+                // A digest says its length already.
+                if !shown.starts_with('<') {
+                    write!(f, " ({} bytes)", d.data.len())?;
+                }
+                write!(f, " from {}", d.from)
+            }
             Observation::Nothing => write!(f, "nothing"),
         }
     }
+}
+
+/// `"bytes" (N bytes) from SOURCE`, or `<N bytes sha256:…> from SOURCE`.
+fn parse_datagram(text: &str) -> Result<DatagramObs, String> {
+    let bad = || format!("`{text}` is not a datagram (`\"hi\" (2 bytes) from 127.0.0.1:[PORT]`)");
+    let (data, from) = text.rsplit_once(" from ").ok_or_else(bad)?;
+    let from = match from {
+        "the program's address" => Source::Program,
+        other if other.ends_with(":[PORT]") => Source::Other(other.to_string()),
+        _ => return Err(bad()),
+    };
+    let data = if data.starts_with('<') {
+        payload::parse(data).map_err(|e| e.to_string())?
+    } else {
+        let (bytes, count) = data.rsplit_once(" (").ok_or_else(bad)?;
+        let bytes = match payload::parse(bytes).map_err(|e| e.to_string())? {
+            Expected::Exact(b) => b,
+            Expected::Digest { .. } => return Err(bad()),
+        };
+        if count != format!("{} bytes)", bytes.len()) {
+            return Err(format!(
+                "`{text}`: the length in brackets is not the datagram's ({})",
+                bytes.len()
+            ));
+        }
+        Expected::Exact(bytes)
+    };
+    Ok(DatagramObs { data, from })
 }
 
 /// `frame <body>[; md5 <state>; file_name <"name"|missing>]`.
@@ -208,6 +287,15 @@ mod tests {
             (Kind::Exit, "signal 9"),
             (Kind::Nothing, "nothing"),
             (Kind::Frame, "frame \"hello\""),
+            (
+                Kind::Datagram,
+                "\"hi\" (2 bytes) from the program's address",
+            ),
+            (Kind::Datagram, "\"\" (0 bytes) from 127.0.0.1:[PORT]"),
+            (
+                Kind::Datagram,
+                "<2000 bytes sha256:9f86d081884c7d65> from 127.0.0.1:[PORT]",
+            ),
             (Kind::Frame, "frame \"\""),
             (Kind::Frame, "frame <3000 bytes sha256:9f86d081884c7d65>"),
             (
@@ -229,6 +317,12 @@ mod tests {
             (Kind::Bytes, "hello"),
             (Kind::Nothing, "quiet"),
             (Kind::Frame, "\"hello\""),
+            (Kind::Datagram, "\"hi\" from the program's address"),
+            (
+                Kind::Datagram,
+                "\"hi\" (3 bytes) from the program's address",
+            ),
+            (Kind::Datagram, "\"hi\" (2 bytes) from 127.0.0.1:9000"),
             (Kind::Frame, "frame \"x\"; md5 fine; file_name missing"),
         ] {
             assert!(Observation::parse(kind, text).is_err(), "{text}");

@@ -147,6 +147,36 @@ pub fn tcp_listeners() -> Vec<SocketAddr> {
     found
 }
 
+/// The UDP sockets bound in the calling thread's network namespace (`/proc/net/udp{,6}`
+/// lists them in state 07), whatever their address.
+pub fn udp_sockets() -> Vec<SocketAddr> {
+    let mut found = Vec::new();
+    for (file, v6) in [
+        ("/proc/thread-self/net/udp", false),
+        ("/proc/thread-self/net/udp6", true),
+    ] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            found.extend(parse_proc_net(&text, v6, "07"));
+        }
+    }
+    found
+}
+
+/// How many datagrams reached a UDP port of this network namespace where no socket was
+/// bound (the kernel's `Udp: NoPorts` counter, each answered with ICMP port unreachable).
+pub fn udp_no_ports() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/snmp").ok()?;
+    parse_udp_no_ports(&text)
+}
+
+fn parse_udp_no_ports(text: &str) -> Option<u64> {
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let names = udp.next()?;
+    let values = udp.next()?;
+    let column = names.split_whitespace().position(|n| n == "NoPorts")?;
+    values.split_whitespace().nth(column)?.parse().ok()
+}
+
 /// Parses `/proc/net/tcp{,6}` and keeps the local addresses of sockets in `state` (hex).
 fn parse_proc_net(text: &str, v6: bool, state: &str) -> Vec<SocketAddr> {
     text.lines()
@@ -180,6 +210,15 @@ fn parse_proc_net(text: &str, v6: bool, state: &str) -> Vec<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_the_udp_no_ports_counter() {
+        let snmp = "Tcp: RtoAlgorithm RtoMin\nTcp: 1 200\n\
+                    Udp: InDatagrams NoPorts InErrors OutDatagrams\nUdp: 12 3 0 15\n\
+                    UdpLite: InDatagrams NoPorts\nUdpLite: 0 0\n";
+        assert_eq!(parse_udp_no_ports(snmp), Some(3));
+        assert_eq!(parse_udp_no_ports("Tcp: A\nTcp: 1\n"), None);
+    }
 
     #[test]
     fn parses_listening_sockets_of_proc_net() {

@@ -85,7 +85,14 @@ pub fn parse(program: &str, name: &str, text: &str) -> Result<Case, ParseError> 
     let mut role = None;
     let mut about = Vec::new();
     let mut steps = Vec::new();
-    let mut setup = Setup::default();
+    // A datagram case has no connection to wait for: its client may start before the
+    // peer's server exists (UDP programs may start in either order).
+    let mut setup = Setup {
+        datagrams: text
+            .lines()
+            .any(|l| steps::udp::WORDS.contains(&split_word(l.trim()).0)),
+        ..Setup::default()
+    };
     let mut hints = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;

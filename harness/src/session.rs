@@ -248,6 +248,10 @@ pub struct Session {
     pub iut: Option<Iut>,
     pub listener: Option<Socket>,
     pub conns: Vec<Conn>,
+    /// The peer's datagram sockets (the UDP programs).
+    pub socks: Vec<crate::steps::udp::Sock>,
+    /// The namespace's count of datagrams dropped for want of a socket, as last seen.
+    pub no_ports_seen: u64,
     pub trace: Trace,
     /// How many waits ran into their deadline (a passing run reaches none).
     pub deadlines: u32,
@@ -267,6 +271,8 @@ impl Session {
             iut: None,
             listener: None,
             conns: Vec::new(),
+            socks: Vec::new(),
+            no_ports_seen: crate::sandbox::udp_no_ports().unwrap_or(0),
             trace: Trace::new(),
             deadlines: 0,
         }
@@ -274,7 +280,12 @@ impl Session {
 
     /// Starts the program; what it prints goes to `printed`.
     pub fn spawn(&mut self, spec: &IutSpec, printed: Printed) -> io::Result<()> {
-        self.iut = Some(Iut::spawn(spec, self.addr, printed)?);
+        let mut iut = Iut::spawn(spec, self.addr, printed)?;
+        // Datagram sockets bound before the program started: their ports are redacted too.
+        for sock in &self.socks {
+            iut.out.add_port(sock.port());
+        }
+        self.iut = Some(iut);
         self.trace.push(Event::Spawned);
         Ok(())
     }
@@ -599,6 +610,7 @@ impl Session {
         }
         self.drain();
         self.conns.clear();
+        self.socks.clear();
         self.listener = None;
     }
 }

@@ -47,6 +47,19 @@ pub enum Event {
     Exited {
         status: String,
     },
+    /// The peer sent one datagram from socket `sock` to `to`.
+    DatagramSent {
+        sock: String,
+        to: String,
+        bytes: usize,
+    },
+    /// Socket `sock` of the peer received one datagram (only its first bytes are kept).
+    DatagramReceived {
+        sock: String,
+        from: String,
+        bytes: usize,
+        head: Vec<u8>,
+    },
 }
 
 /// An event and when it happened, from the start of the run.
@@ -119,6 +132,16 @@ impl Trace {
         });
     }
 
+    /// A datagram the peer received: its size, source and first bytes.
+    pub fn datagram(&mut self, sock: &str, from: std::net::SocketAddr, data: &[u8]) {
+        self.push(Event::DatagramReceived {
+            sock: sock.to_string(),
+            from: from.to_string(),
+            bytes: data.len(),
+            head: data[..data.len().min(HEAD_BYTES)].to_vec(),
+        });
+    }
+
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.iter()
     }
@@ -155,6 +178,30 @@ impl fmt::Display for Entry {
                 write!(f, "stdout: {lines} line(s), {}", count(*bytes as usize))
             }
             Event::Exited { status } => write!(f, "program exited: {status}"),
+            Event::DatagramSent { sock, to, bytes } => {
+                write!(
+                    f,
+                    "{sock} => {to}: datagram of {} (peer sent)",
+                    count(*bytes)
+                )
+            }
+            Event::DatagramReceived {
+                sock,
+                from,
+                bytes,
+                head,
+            } => {
+                write!(
+                    f,
+                    "{sock} <= {from}: datagram of {} {}",
+                    count(*bytes),
+                    payload::quote(head)
+                )?;
+                if *bytes > head.len() {
+                    write!(f, "…")?;
+                }
+                Ok(())
+            }
         }
     }
 }

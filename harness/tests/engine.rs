@@ -15,7 +15,7 @@ fn run_inline(program: &str, text: &str, mode: &Mode) -> engine::Outcome {
     let suite = catalog.suite(program).expect("suite");
     let case = script::parse(program, "inline", text).expect("case parses");
     let spec = IutSpec {
-        command: reference_command(&common::sockcheck_exe(), program, case.role),
+        command: reference_command(&common::sockcheck_exe(), &suite.info, case.role),
         workdir: None,
         isolation: Default::default(),
     };
@@ -121,4 +121,40 @@ fn bytes_left_unread_at_a_close_or_the_end_of_the_case_fail_it_named() {
             "{message}"
         );
     }
+}
+
+/// A course that renames the chat's contacts and quit word changes program.toml's words
+/// only: the cases use them by name, the reference is given them, and the fixtures (which
+/// keep the names) hold unchanged.
+#[test]
+fn a_courses_words_reach_the_cases_and_the_reference() {
+    let catalog = common::catalog();
+    let suite = catalog.suite("udp-chat").expect("suite");
+    let case = suite
+        .cases
+        .iter()
+        .find(|c| c.name == "client-quit-and-second-contact")
+        .expect("case");
+    let fixture = suite.fixtures[&case.name].clone();
+    let mut info = suite.info.clone();
+    for (name, value) in [
+        ("contacts", "alice bob"),
+        ("contact", "alice"),
+        ("other_contact", "bob"),
+        ("unknown", "taibai"),
+        ("quit", "bye"),
+    ] {
+        info.words.insert(name.into(), value.into());
+    }
+    let spec = |info: &sockcheck::engine::ProgramInfo| IutSpec {
+        command: reference_command(&common::sockcheck_exe(), info, case.role),
+        workdir: None,
+        isolation: Default::default(),
+    };
+    let mode = Mode::Check(fixture);
+    let renamed = engine::run(case, &info, &spec(&info), &mode, &Timing::default());
+    assert_eq!(renamed.verdict, Verdict::Pass, "{:?}", renamed.message);
+    // The reference left with the tutorial's words does not know `alice`: nothing is sent.
+    let tutorial = engine::run(case, &info, &spec(&suite.info), &mode, &Timing::default());
+    assert_eq!(tutorial.verdict, Verdict::Fail, "{:?}", tutorial.transcript);
 }

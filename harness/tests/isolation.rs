@@ -144,7 +144,7 @@ fn output_of_any_size_is_seen_in_full_and_neither_blocks_nor_swells_the_harness(
 fn without_namespaces_cases_still_run_one_at_a_time_per_address() {
     let (case, info, mode) = echo1_case("client-hello");
     let spec = IutSpec {
-        command: reference_command(&common::sockcheck_exe(), "echo1", case.role),
+        command: reference_command(&common::sockcheck_exe(), &info, case.role),
         workdir: None,
         isolation: sockcheck::sandbox::Policy::Shared,
     };

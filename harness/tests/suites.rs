@@ -30,7 +30,7 @@ fn reference_passes(#[files("../suites/*/*.case")] path: PathBuf) {
         .find(|c| c.name == name)
         .expect("the case is in its suite");
     let spec = IutSpec {
-        command: reference_command(&common::sockcheck_exe(), &program, case.role),
+        command: reference_command(&common::sockcheck_exe(), &suite.info, case.role),
         workdir: None,
         isolation: Default::default(),
     };

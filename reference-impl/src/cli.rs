@@ -133,6 +133,29 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
             Some((name, value)) => (name, Some(value.to_owned())),
             None => (arg.as_str(), None),
         };
+        // A course's literal by name (repeatable): each program reads those it has.
+        if name == "--word" {
+            let value = match inline {
+                Some(value) => value,
+                None => args
+                    .next()
+                    .ok_or("`--word` needs a value: NAME=VALUE")?
+                    .into_string()
+                    .map_err(|value| format!("value {value:?} of `--word` is not valid UTF-8"))?,
+            };
+            let (word, text) = value
+                .split_once('=')
+                .filter(|(word, _)| !word.is_empty())
+                .ok_or_else(|| format!("`--word {value}`: expected NAME=VALUE"))?;
+            if options
+                .words
+                .insert(word.to_owned(), text.to_owned())
+                .is_some()
+            {
+                return Err(format!("the word `{word}` is given twice"));
+            }
+            continue;
+        }
         let (option, what) = match name {
             "--addr" => ("--addr", "HOST:PORT"),
             "--time-limit" => ("--time-limit", "SECS"),
@@ -277,6 +300,31 @@ mod tests {
             panic!("not parsed");
         };
         assert_eq!(options.addr, Some("[::1]:80".parse().unwrap()));
+    }
+
+    #[test]
+    fn parses_repeated_words_and_refuses_bad_ones() {
+        let Ok(Command::Run { options, .. }) = parse_strs(&[
+            "udp-chat",
+            "client",
+            "--word",
+            "contacts=alice bob",
+            "--word=quit=bye",
+        ]) else {
+            panic!("words parse");
+        };
+        assert_eq!(options.words["contacts"], "alice bob");
+        assert_eq!(options.words["quit"], "bye");
+        let message = |args: &[&str]| match parse_strs(args) {
+            Err(message) => message,
+            Ok(_) => panic!("{args:?} should be refused"),
+        };
+        assert!(message(&["udp-chat", "client", "--word", "quit"]).contains("NAME=VALUE"));
+        assert!(message(&["udp-chat", "client", "--word", "=q"]).contains("NAME=VALUE"));
+        assert!(message(&["udp-chat", "client", "--word"]).contains("needs a value"));
+        assert!(
+            message(&["udp-chat", "client", "--word", "q=1", "--word", "q=2"]).contains("twice")
+        );
     }
 
     #[test]

@@ -209,6 +209,10 @@ pub struct Options {
     /// The longest body and header the framed clients accept: a frame that declares more
     /// is a protocol error, found before any of it is stored.
     pub frame_limits: frame::Limits,
+    /// The literals a course may change, by name (`--word quit=q`): each program reads
+    /// those it has (udp-chat's client: `contacts`, space-separated, and `quit`) and keeps
+    /// the tutorial's for the others.
+    pub words: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs one role of one program: servers bind the address, clients connect or send to it.
@@ -280,7 +284,10 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
                     framed::framed_header_client(addr, &mut input, &mut out, &options.frame_limits)
                 }
                 "udp-hello" => udp::hello_client(addr, &mut out),
-                "udp-chat" => udp::chat_client(addr, &mut input, &mut out),
+                "udp-chat" => {
+                    let words = udp::ChatWords::from_words(&options.words);
+                    udp::chat_client(addr, &words, &mut input, &mut out)
+                }
                 _ => unreachable!("PROGRAMS lists a client with no implementation"),
             }
         }

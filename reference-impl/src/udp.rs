@@ -18,6 +18,39 @@ const CONTACTS: &[&str] = &["taibai", "Jedan", "Jack", "John"];
 /// The chat client's message that ends the chat with a contact (`if msg == 'q'`).
 const QUIT: &[u8] = b"q";
 
+/// The chat client's contacts and quit word: the tutorial's, or a course's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatWords {
+    pub contacts: Vec<Vec<u8>>,
+    pub quit: Vec<u8>,
+}
+
+impl Default for ChatWords {
+    fn default() -> ChatWords {
+        ChatWords {
+            contacts: CONTACTS.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            quit: QUIT.to_vec(),
+        }
+    }
+}
+
+impl ChatWords {
+    /// The words `contacts` (space-separated) and `quit` where given, else the tutorial's.
+    pub fn from_words(words: &std::collections::BTreeMap<String, String>) -> ChatWords {
+        let mut chat = ChatWords::default();
+        if let Some(list) = words.get("contacts") {
+            chat.contacts = list
+                .split_whitespace()
+                .map(|c| c.as_bytes().to_vec())
+                .collect();
+        }
+        if let Some(quit) = words.get("quit") {
+            chat.quit = quit.as_bytes().to_vec();
+        }
+        chat
+    }
+}
+
 /// The tutorial's `recvfrom(1024)` (the chat client's `BUFSIZE`): a longer datagram is cut
 /// to its first 1024 bytes, which SPEC.md makes part of the contract.
 const RECV_SIZE: usize = 1024;
@@ -87,6 +120,7 @@ pub fn chat_server(
 /// of stdin, at either prompt.
 pub fn chat_client(
     server: SocketAddr,
+    words: &ChatWords,
     input: &mut impl BufRead,
     out: &mut impl Write,
 ) -> Result<(), Error> {
@@ -99,16 +133,14 @@ pub fn chat_client(
             return Ok(());
         };
         // Empty and unknown names alike are not in `qq_name_dic`: nothing goes anywhere.
-        let known = CONTACTS
-            .iter()
-            .any(|contact| contact.as_bytes() == strip(&name));
+        let known = words.contacts.iter().any(|contact| contact == strip(&name));
         loop {
             prompt(out, MESSAGE_PROMPT)?;
             let Some(line) = read_line(input)? else {
                 return Ok(());
             };
             let message = strip(&line);
-            if message == QUIT {
+            if message == words.quit.as_slice() {
                 break;
             }
             // The tutorial's `continue`: ask for the next message without a word, as
@@ -245,7 +277,7 @@ mod tests {
         spawn(move || {
             let mut input = input;
             let mut out = Vec::new();
-            chat_client(server, &mut input, &mut out).map(|()| out)
+            chat_client(server, &ChatWords::default(), &mut input, &mut out).map(|()| out)
         })
     }
 
@@ -436,6 +468,24 @@ mod tests {
         ]
         .concat();
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn chat_client_takes_a_courses_contacts_and_quit_word() {
+        let words = [("contacts", "alice bob"), ("quit", "bye")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let chat = ChatWords::from_words(&words);
+        assert_eq!(chat.contacts, [b"alice".to_vec(), b"bob".to_vec()]);
+        assert_eq!(chat.quit, b"bye");
+        assert_eq!(
+            ChatWords::from_words(&Default::default()),
+            ChatWords::default(),
+            "no words: the tutorial's"
+        );
+        assert_eq!(ChatWords::default().contacts.len(), 4);
+        assert_eq!(ChatWords::default().quit, b"q");
     }
 
     #[test]

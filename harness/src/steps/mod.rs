@@ -1,7 +1,7 @@
 //! The steps of the case language, one module per family: [`process`] (spawn, stdin,
 //! stdout, exit), [`tcp`] (listen, accept, connect, send, peek, read, read-end, shutdown,
-//! close, reset), [`frame`] (read-frame: a frame of the framed protocols) and [`quiet`]
-//! (the silence window). Each family keeps its parsing, its
+//! close, reset), [`frame`] (read-frame: a frame of the framed protocols), [`udp`] (bind,
+//! sendto, recvfrom, dropped: datagrams) and [`quiet`] (the silence window). Each family keeps its parsing, its
 //! canonical text, its checks of order and its execution together; this module only
 //! dispatches, so a new family (datagrams, frames) is a new module and one line per match.
 
@@ -9,6 +9,7 @@ pub mod frame;
 pub mod process;
 pub mod quiet;
 pub mod tcp;
+pub mod udp;
 
 use crate::engine::{Ctx, StepEnd};
 use crate::observation::{Kind, Observation};
@@ -22,13 +23,20 @@ pub enum Step {
     Tcp(tcp::Step),
     Quiet(quiet::Step),
     Frame(frame::Step),
+    Udp(udp::Step),
 }
 
 /// Every step word, for the error that names an unknown one.
 pub fn words() -> String {
-    [process::WORDS, tcp::WORDS, quiet::WORDS]
-        .concat()
-        .join(", ")
+    [
+        process::WORDS,
+        tcp::WORDS,
+        frame::WORDS,
+        udp::WORDS,
+        quiet::WORDS,
+    ]
+    .concat()
+    .join(", ")
 }
 
 impl Step {
@@ -39,6 +47,7 @@ impl Step {
             .map(|r| r.map(Step::Process))
             .or_else(|| tcp::parse(word, rest, &args).map(|r| r.map(Step::Tcp)))
             .or_else(|| frame::parse(word, &args).map(|r| r.map(Step::Frame)))
+            .or_else(|| udp::parse(word, rest, &args).map(|r| r.map(Step::Udp)))
             .or_else(|| quiet::parse(word, &args).map(|r| r.map(Step::Quiet)));
         found.unwrap_or_else(|| Err(format!("unknown step `{word}` (steps: {})", words())))
     }
@@ -50,6 +59,7 @@ impl Step {
             Step::Tcp(s) => s.observes(),
             Step::Quiet(_) => Some(Kind::Nothing),
             Step::Frame(s) => s.observes(),
+            Step::Udp(s) => s.observes(),
         }
     }
 
@@ -73,6 +83,7 @@ impl Step {
             Step::Tcp(s) => s.check(role, setup),
             Step::Quiet(_) => Ok(()),
             Step::Frame(s) => s.check(setup),
+            Step::Udp(s) => s.check(role, setup),
         };
         result?;
         if self.is_observation() && !setup.spawned {
@@ -88,6 +99,7 @@ impl Step {
             Step::Tcp(s) => s.run(ctx, expected),
             Step::Quiet(s) => s.run(ctx),
             Step::Frame(s) => s.run(ctx, expected),
+            Step::Udp(s) => s.run(ctx, expected),
         }
     }
 }
@@ -100,6 +112,7 @@ impl fmt::Display for Step {
             Step::Tcp(s) => s.fmt(f),
             Step::Quiet(s) => s.fmt(f),
             Step::Frame(s) => s.fmt(f),
+            Step::Udp(s) => s.fmt(f),
         }
     }
 }
@@ -112,6 +125,12 @@ pub struct Setup {
     pub stdin_closed: bool,
     /// Connections opened so far, and whether the peer closed them.
     pub conns: Vec<(String, bool)>,
+    /// Datagram sockets bound so far.
+    pub socks: Vec<String>,
+    /// Datagram sockets a `recvfrom` took a datagram on (a client-role `sendto` answers it).
+    pub heard: Vec<String>,
+    /// The case uses datagram sockets (its client role needs no `listen`).
+    pub datagrams: bool,
 }
 
 /// Splits off the first word of a line.

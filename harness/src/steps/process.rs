@@ -84,7 +84,7 @@ impl Step {
     pub fn check(&self, role: Role, setup: &mut Setup) -> Result<(), String> {
         match self {
             Step::Spawn if setup.spawned => Err("the implementation is spawned only once".into()),
-            Step::Spawn if role == Role::Client && !setup.listening => {
+            Step::Spawn if role == Role::Client && !setup.listening && !setup.datagrams => {
                 Err("as the server, the peer must `listen` before it spawns the client".into())
             }
             Step::Spawn => {
@@ -108,7 +108,10 @@ impl Step {
     pub(crate) fn run(&self, ctx: &mut Ctx, expected: Option<&Observation>) -> StepEnd {
         match self {
             Step::Spawn => spawn(ctx),
-            Step::Stdin(line) => stdin(ctx, line),
+            Step::Stdin(line) => match expand_words(line, &ctx.program.words) {
+                Ok(line) => stdin(ctx, &line),
+                Err(e) => StepEnd::Fail(Failure::harness(e)),
+            },
             Step::StdinClose => {
                 if let Some(iut) = &mut ctx.session.iut {
                     iut.close_stdin();
@@ -123,6 +126,32 @@ impl Step {
             Step::Exit { nonzero } => exit(ctx, expected, *nonzero),
         }
     }
+}
+
+/// A stdin line with each `${name}` replaced by the program's word of that name (the
+/// transcript keeps the name, so a fixture holds for every course's words).
+pub fn expand_words(
+    line: &[u8],
+    words: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(start) = rest.windows(2).position(|w| w == b"${") {
+        out.extend_from_slice(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .iter()
+            .position(|&b| b == b'}')
+            .ok_or("`${` without its `}` in a stdin line")?;
+        let name = String::from_utf8_lossy(&after[..end]);
+        let word = words.get(name.as_ref()).ok_or_else(|| {
+            format!("`${{{name}}}` names no word of the program (program.toml's [words])")
+        })?;
+        out.extend_from_slice(word.as_bytes());
+        rest = &after[end + 1..];
+    }
+    out.extend_from_slice(rest);
+    Ok(out)
 }
 
 fn spawn(ctx: &mut Ctx) -> StepEnd {
@@ -294,4 +323,29 @@ fn exit(ctx: &mut Ctx, expected: Option<&Observation>, nonzero: bool) -> StepEnd
             format!("expected exit status {want}, got {observed}{died_of}")
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_expanded_by_name_and_unknown_ones_named() {
+        let words = [("quit", "q"), ("contact", "taibai")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(expand_words(b"${contact}", &words).unwrap(), b"taibai");
+        assert_eq!(
+            expand_words(b"say ${quit}!${quit}", &words).unwrap(),
+            b"say q!q"
+        );
+        assert_eq!(
+            expand_words(b"no words, $ and {}", &words).unwrap(),
+            b"no words, $ and {}"
+        );
+        let unknown = expand_words(b"${nobody}", &words).unwrap_err();
+        assert!(unknown.contains("`${nobody}`"), "{unknown}");
+        assert!(expand_words(b"${quit", &words).is_err());
+    }
 }

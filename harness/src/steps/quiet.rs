@@ -1,5 +1,5 @@
 //! The silence window: `quiet 300ms => nothing`. For the declared time nothing may happen:
-//! no byte on any connection, no end of a connection that no step has seen yet, no exit,
+//! no byte on any connection, no datagram, no end of a connection that no step has seen yet, no exit,
 //! and not the next line the fixture expects on stdout (other printing is allowed, and
 //! when recording, lines printed before the window that no step took are not data). It is
 //! the only deliberate wait of a passing run.
@@ -82,8 +82,18 @@ impl Step {
                     return broken(format!("{} {}", conn.name, end.word()), Symptom::Other);
                 }
             }
-            if session.exited() {
-                return broken(format!("exit {}", ctx.status_word()), Symptom::Other);
+            if let Some((what, data)) = super::udp::pending(ctx) {
+                return broken(
+                    format!("the datagram {what}"),
+                    Symptom::UnexpectedBytes {
+                        got: data,
+                        want: None,
+                    },
+                );
+            }
+            if ctx.session.exited() {
+                // It died where it should have waited (for input, for a datagram).
+                return broken(format!("exit {}", ctx.status_word()), Symptom::Died);
             }
             // Checking: the next expected line must not come yet (other printing is fine).
             if let Some(out) = ctx.session.iut.as_ref().map(|i| &i.out) {
@@ -106,7 +116,7 @@ impl Step {
                 }
                 return StepEnd::Ok(Some(Observation::Nothing));
             }
-            let fds: Vec<Interest> = ctx
+            let mut fds: Vec<Interest> = ctx
                 .session
                 .conns
                 .iter()
@@ -114,6 +124,7 @@ impl Step {
                 .filter(|c| c.end.is_none())
                 .map(|c| Interest::Readable(c.fd()))
                 .collect();
+            fds.extend(super::udp::interest(&ctx.session));
             ctx.session.pump(until - now, &fds);
         }
     }

@@ -1,0 +1,677 @@
+//! Datagram steps: the peer's UDP sockets, for udp-hello and udp-chat.
+//!
+//! ```text
+//! bind u1                  a datagram socket: on 127.0.0.1, port chosen by the kernel, when
+//!                          the program is the server; on the program's address when it is
+//!                          the client (the peer is its server)
+//! sendto u1 "hello"        one datagram (may be empty: `sendto u1 ""`): to the program's
+//!                          address (it is the server; the step waits until it has bound it),
+//!                          or back to where u1's last datagram came from (it is the client)
+//! recvfrom u1 => "hi" (2 bytes) from the program's address
+//!                          the next datagram u1 received: its bytes, length and source
+//! dropped                  wait until a datagram of the program reached a port where no
+//!                          socket was bound (sent before the peer's server was up)
+//! ```
+//! Each datagram is one event of the trace and one observation, so boundaries show: two
+//! datagrams are two `recvfrom` steps, never one. Every datagram is accounted for: one
+//! that no step took fails the silence window it came in, or the end of the case.
+
+use super::Setup;
+use crate::engine::{Ctx, Failure, StepEnd};
+use crate::hints::{Hint, Symptom};
+use crate::observation::{DatagramObs, Kind, Observation, Source};
+use crate::payload::{self, Expected};
+use crate::sandbox;
+use crate::script::Role;
+use crate::session::{Interest, Session};
+use crate::trace::Event;
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+pub const WORDS: &[&str] = &["bind", "sendto", "recvfrom", "dropped"];
+
+/// The largest datagram (IPv4's limit): each is received whole, to see its real length.
+const MAX_DATAGRAM: usize = 65_536;
+/// Datagrams kept unread per socket; a program that floods the peer is named with the
+/// first of them, and memory stays bounded.
+const MAX_QUEUED: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Bind(String),
+    SendTo { sock: String, data: Vec<u8> },
+    RecvFrom(String),
+    Dropped,
+}
+
+pub fn parse(word: &str, rest: &str, args: &[&str]) -> Option<Result<Step, String>> {
+    let sock_only = |ctor: fn(String) -> Step| match args {
+        [s] => sock_name(s).map(ctor),
+        _ => Err(format!("`{word}` takes one socket name, e.g. `{word} u1`")),
+    };
+    Some(match word {
+        "bind" => sock_only(Step::Bind),
+        "recvfrom" => sock_only(Step::RecvFrom),
+        "dropped" => super::no_args(word, args, Step::Dropped),
+        "sendto" => {
+            let (s, payload_text) = super::split_word(rest);
+            sock_name(s).and_then(|sock| {
+                let (data, after) =
+                    payload::parse_expression(payload_text).map_err(|e| e.to_string())?;
+                if !after.trim().is_empty() {
+                    return Err(format!(
+                        "unexpected `{}` after the payload: a datagram is sent whole",
+                        after.trim()
+                    ));
+                }
+                if data.len() > MAX_DATAGRAM - 29 {
+                    return Err(format!(
+                        "a datagram holds at most {} bytes, not {}",
+                        MAX_DATAGRAM - 29,
+                        data.len()
+                    ));
+                }
+                Ok(Step::SendTo { sock, data })
+            })
+        }
+        _ => return None,
+    })
+}
+
+/// Socket names: `u` and a number, so a case reads datagram sockets apart from connections.
+fn sock_name(s: &str) -> Result<String, String> {
+    let ok = s.len() > 1 && s.starts_with('u') && s[1..].chars().all(|c| c.is_ascii_digit());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "bad datagram socket name `{s}` (`u` and a number, e.g. `u1`)"
+        ))
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Bind(s) => write!(f, "bind {s}"),
+            Step::SendTo { sock, data } => write!(f, "sendto {sock} {}", payload::render(data)),
+            Step::RecvFrom(s) => write!(f, "recvfrom {s}"),
+            Step::Dropped => write!(f, "dropped"),
+        }
+    }
+}
+
+impl Step {
+    pub fn observes(&self) -> Option<Kind> {
+        match self {
+            Step::RecvFrom(_) => Some(Kind::Datagram),
+            _ => None,
+        }
+    }
+
+    pub fn sock(&self) -> Option<&str> {
+        match self {
+            Step::Bind(s) | Step::RecvFrom(s) | Step::SendTo { sock: s, .. } => Some(s),
+            Step::Dropped => None,
+        }
+    }
+
+    pub fn check(&self, role: Role, setup: &mut Setup) -> Result<(), String> {
+        let Some(name) = self.sock() else {
+            return if setup.spawned {
+                Ok(())
+            } else {
+                Err("`dropped` waits for the program: spawn it first".into())
+            };
+        };
+        let known = setup.socks.iter().any(|s| s == name);
+        match self {
+            Step::Bind(_) if known => Err(format!("socket `{name}` is already bound")),
+            Step::Bind(_) if role == Role::Client && !setup.socks.is_empty() => Err(
+                "the program is the client: the peer binds one socket, on its server's address"
+                    .into(),
+            ),
+            Step::Bind(_) => {
+                setup.socks.push(name.to_string());
+                Ok(())
+            }
+            _ if !known => Err(format!("socket `{name}` is not bound (bind it first)")),
+            Step::SendTo { .. } if !setup.spawned => {
+                Err("spawn the implementation before sending to it".into())
+            }
+            Step::SendTo { .. }
+                if role == Role::Client && !setup.heard.iter().any(|s| s == name) =>
+            {
+                Err(format!(
+                    "the program is the client: `sendto {name}` answers the datagram a \
+                     `recvfrom {name}` took, so one must come first"
+                ))
+            }
+            Step::RecvFrom(_) => {
+                if !setup.heard.iter().any(|s| s == name) {
+                    setup.heard.push(name.to_string());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn run(&self, ctx: &mut Ctx, expected: Option<&Observation>) -> StepEnd {
+        match self {
+            Step::Bind(name) => bind(ctx, name),
+            Step::SendTo { sock, data } => send_to(ctx, sock, data),
+            Step::RecvFrom(sock) => recv_from(ctx, sock, expected),
+            Step::Dropped => dropped(ctx),
+        }
+    }
+}
+
+/// A datagram the peer received, and from where.
+#[derive(Debug)]
+pub struct Datagram {
+    pub data: Vec<u8>,
+    pub from: SocketAddr,
+}
+
+/// One datagram socket of the peer, and what it received that no step took yet.
+#[derive(Debug)]
+pub struct Sock {
+    pub name: String,
+    socket: UdpSocket,
+    pub inbox: VecDeque<Datagram>,
+    /// Datagrams received beyond [`MAX_QUEUED`] (counted, not kept).
+    pub overflow: usize,
+    /// Where the last datagram a step took came from: where `sendto` answers.
+    pub last_from: Option<SocketAddr>,
+}
+
+impl Sock {
+    fn bind(name: &str, addr: SocketAddr) -> io::Result<Sock> {
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        Ok(Sock {
+            name: name.to_string(),
+            socket,
+            inbox: VecDeque::new(),
+            overflow: 0,
+            last_from: None,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    /// Takes every datagram waiting in the socket into the inbox.
+    fn fill(&mut self, trace: &mut crate::trace::Trace) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    trace.datagram(&self.name, from, &buf[..n]);
+                    if self.inbox.len() < MAX_QUEUED {
+                        self.inbox.push_back(Datagram {
+                            data: buf[..n].to_vec(),
+                            from,
+                        });
+                    } else {
+                        self.overflow += 1;
+                    }
+                }
+                // An ICMP error from an earlier send to a port nobody bound may surface
+                // once; it is not a datagram of the program.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Reads what every datagram socket of the session holds now.
+pub fn fill_all(session: &mut Session) {
+    let Session { socks, trace, .. } = session;
+    for sock in socks.iter_mut() {
+        sock.fill(trace);
+    }
+}
+
+/// The readable interest of every datagram socket.
+pub fn interest(session: &Session) -> Vec<Interest> {
+    session
+        .socks
+        .iter()
+        .map(|s| Interest::Readable(s.fd()))
+        .collect()
+}
+
+/// The first datagram some socket holds that no step took, as `u1 "x" (1 bytes) from …`.
+pub(crate) fn pending(ctx: &mut Ctx) -> Option<(String, Vec<u8>)> {
+    fill_all(&mut ctx.session);
+    let program = ctx.program.addr;
+    let sock = ctx.session.socks.iter_mut().find(|s| !s.inbox.is_empty())?;
+    let d = sock.inbox.pop_front()?;
+    let more = sock.inbox.len() + sock.overflow;
+    let obs = Observation::Datagram(DatagramObs {
+        data: Expected::Exact(d.data.clone()),
+        from: Source::of(d.from, program),
+    });
+    let tail = if more > 0 {
+        format!(", and {more} more datagram(s)")
+    } else {
+        String::new()
+    };
+    Some((format!("{} {obs}{tail}", sock.name), d.data))
+}
+
+/// At the end of a case: a datagram no step took fails it, named.
+pub(crate) fn unread(ctx: &mut Ctx) -> Option<Failure> {
+    let (what, data) = pending(ctx)?;
+    Some(Failure::new(
+        Symptom::UnexpectedBytes {
+            got: data,
+            want: None,
+        },
+        Some(format!("unread datagram: {what}")),
+        format!("the program sent a datagram that no step expected: {what}"),
+    ))
+}
+
+fn bind(ctx: &mut Ctx, name: &str) -> StepEnd {
+    let program = ctx.program.addr;
+    let addr = match ctx.case.role {
+        // The peer is the server: the program's address, as its client expects.
+        Role::Client => program,
+        // The peer is a client: an ephemeral port on the program's loopback family.
+        Role::Server => SocketAddr::new(
+            match program.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            },
+            0,
+        ),
+    };
+    match Sock::bind(name, addr) {
+        Ok(sock) => {
+            if let Some(iut) = &mut ctx.session.iut {
+                iut.out.add_port(sock.port());
+            }
+            ctx.session.trace.push(Event::Opened {
+                conn: format!(
+                    "{name} (udp {})",
+                    sock.socket
+                        .local_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default()
+                ),
+            });
+            ctx.session.socks.push(sock);
+            StepEnd::Ok(None)
+        }
+        Err(e) => StepEnd::Fail(Failure::harness(format!(
+            "the peer cannot bind a datagram socket on `{addr}`: {e}"
+        ))),
+    }
+}
+
+fn send_to(ctx: &mut Ctx, name: &str, data: &[u8]) -> StepEnd {
+    let to = match ctx.case.role {
+        Role::Server => {
+            if let Err(failure) = wait_bound(ctx) {
+                return StepEnd::Fail(failure);
+            }
+            ctx.program.addr
+        }
+        Role::Client => match ctx.session.socks.iter().find(|s| s.name == name) {
+            Some(Sock {
+                last_from: Some(from),
+                ..
+            }) => *from,
+            _ => {
+                return StepEnd::Fail(Failure::harness(format!(
+                    "`{name}` has no datagram to answer"
+                )))
+            }
+        },
+    };
+    let Some(sock) = ctx.session.socks.iter().find(|s| s.name == name) else {
+        return StepEnd::Fail(Failure::harness(format!("no socket `{name}`")));
+    };
+    match sock.socket.send_to(data, to) {
+        Ok(_) => {
+            ctx.session.trace.push(Event::DatagramSent {
+                sock: name.to_string(),
+                to: to.to_string(),
+                bytes: data.len(),
+            });
+            StepEnd::Ok(None)
+        }
+        Err(e) => StepEnd::Fail(Failure::harness(format!(
+            "cannot send a datagram from `{name}` to `{to}`: {e}"
+        ))),
+    }
+}
+
+/// Waits until the program (the server) has a datagram socket on its address: a datagram
+/// sent before it binds is lost, and the case would test nothing.
+fn wait_bound(ctx: &mut Ctx) -> Result<(), Failure> {
+    let target = ctx.program.addr;
+    let covers = |a: &SocketAddr| {
+        a.port() == target.port() && (a.ip() == target.ip() || a.ip().is_unspecified())
+    };
+    let deadline = Instant::now() + ctx.timing.connect;
+    let bound = paced(&mut ctx.session, deadline, |s| {
+        if sandbox::udp_sockets().iter().any(covers) {
+            Some(true)
+        } else if s.exited() {
+            Some(false)
+        } else {
+            None
+        }
+    });
+    match bound {
+        Some(true) => Ok(()),
+        Some(false) => Err(Failure::new(
+            Symptom::ExitedBeforeConnection,
+            Some(format!("exited {}", ctx.status_word())),
+            format!(
+                "the server exited (status {}) without a datagram socket on `{target}`",
+                ctx.status_word()
+            ),
+        )),
+        None => {
+            let elsewhere = if ctx.private_network {
+                let mine: Vec<u16> = ctx.session.socks.iter().map(|s| s.port()).collect();
+                let theirs: Vec<String> = sandbox::udp_sockets()
+                    .into_iter()
+                    .filter(|a| !mine.contains(&a.port()))
+                    .map(|a| format!("`{a}`"))
+                    .collect();
+                if theirs.is_empty() {
+                    "; it bound no datagram socket".to_string()
+                } else {
+                    format!("; it bound {}", theirs.join(", "))
+                }
+            } else {
+                String::new()
+            };
+            Err(Failure::new(
+                Symptom::NotListening,
+                None,
+                format!(
+                    "nothing was bound to udp `{target}` within {}s{elsewhere}",
+                    ctx.timing.connect.as_secs()
+                ),
+            ))
+        }
+    }
+}
+
+/// Longest pause between two looks at something no descriptor signals (a socket bound, a
+/// kernel counter), so the wait ends soon after it happens.
+const MAX_PAUSE: Duration = Duration::from_millis(20);
+
+/// Calls `done` until it gives a value or `deadline` passes, pumping the program's output in
+/// between for pauses that start at 1 ms and double up to [`MAX_PAUSE`]. A wait that reaches
+/// its deadline is counted, as [`Session::wait_for`] counts it.
+fn paced<T>(
+    session: &mut Session,
+    deadline: Instant,
+    mut done: impl FnMut(&mut Session) -> Option<T>,
+) -> Option<T> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(value) = done(session) {
+            return Some(value);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            session.deadlines += 1;
+            return None;
+        }
+        session.pump(pause.min(deadline - now), &[]);
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
+
+fn recv_from(ctx: &mut Ctx, name: &str, expected: Option<&Observation>) -> StepEnd {
+    let started = Instant::now();
+    let deadline = first_contact_deadline(ctx);
+    let no_ports_before = sandbox::udp_no_ports();
+    // A datagram, or `None` once the program has exited with none on its way.
+    let got = ctx.session.wait_for(deadline, &interest, |s| {
+        let exited = s.exited();
+        fill_all(s);
+        let datagram = s
+            .socks
+            .iter_mut()
+            .find(|k| k.name == name)
+            .and_then(|k| k.inbox.pop_front());
+        match datagram {
+            Some(d) => Some(Some(d)),
+            None if exited => Some(None),
+            None => None,
+        }
+    });
+    let program = ctx.program.addr;
+    let Some(Some(datagram)) = got else {
+        return StepEnd::Fail(nothing_came(ctx, name, no_ports_before, started));
+    };
+    if let Some(sock) = ctx.session.socks.iter_mut().find(|k| k.name == name) {
+        sock.last_from = Some(datagram.from);
+    }
+    if ctx.stdin_used {
+        // The program sent a datagram after reading its stdin: whatever it left unfinished
+        // on stdout before reading was its prompt (as for a TCP read).
+        if let Some(iut) = &mut ctx.session.iut {
+            iut.out.learn_prompt();
+        }
+    }
+    let seen = DatagramObs {
+        data: Expected::Exact(datagram.data.clone()),
+        from: Source::of(datagram.from, program),
+    };
+    let Some(Observation::Datagram(want)) = expected else {
+        return StepEnd::Ok(Some(Observation::Datagram(seen)));
+    };
+    if want.data.matches(&datagram.data) && want.from == seen.from {
+        // The fixture's form (a digest stays a digest).
+        return StepEnd::Ok(Some(Observation::Datagram(want.clone())));
+    }
+    let observed = Observation::Datagram(seen).to_string();
+    let want_bytes = match &want.data {
+        Expected::Exact(b) => Some(b.clone()),
+        Expected::Digest { .. } => None,
+    };
+    StepEnd::Fail(Failure::new(
+        Symptom::UnexpectedBytes {
+            got: datagram.data,
+            want: want_bytes,
+        },
+        Some(observed.clone()),
+        format!(
+            "expected the datagram {}, got {observed}",
+            Observation::Datagram(want.clone())
+        ),
+    ))
+}
+
+/// Why no datagram came to `name`, with the hint the evidence supports.
+fn nothing_came(
+    ctx: &mut Ctx,
+    name: &str,
+    no_ports_before: Option<u64>,
+    started: Instant,
+) -> Failure {
+    let within = started.elapsed().as_secs();
+    // The answer went to another of the peer's sockets: the server answered someone else.
+    let elsewhere = ctx
+        .session
+        .socks
+        .iter()
+        .find(|s| s.name != name && !s.inbox.is_empty())
+        .map(|s| s.name.clone());
+    // Or to a port where nothing is bound (in a private namespace, only the program sends).
+    let lost = ctx.private_network
+        && no_ports_before
+            .zip(sandbox::udp_no_ports())
+            .is_some_and(|(before, after)| after > before);
+    if ctx.case.role == Role::Server && (elsewhere.is_some() || lost) {
+        let where_ = match &elsewhere {
+            Some(other) => format!("it went to `{other}`, another client"),
+            None => "it went to a port where nothing was bound".to_string(),
+        };
+        return Failure::new(
+            Symptom::Declared(Hint::ReplyToFixedAddress),
+            None,
+            format!("expected a datagram on `{name}` within {within}s; {where_}"),
+        );
+    }
+    if ctx.session.exited() {
+        let no_address = ctx.session.iut.as_ref().is_some_and(|i| {
+            i.err
+                .last_lines(20)
+                .contains("Destination address required")
+        });
+        let symptom = if no_address {
+            Symptom::Declared(Hint::RecvNoAddress)
+        } else {
+            Symptom::Died
+        };
+        return Failure::new(
+            symptom,
+            Some(format!("exited {}", ctx.status_word())),
+            format!(
+                "expected a datagram on `{name}`; the program exited (status {}) without sending it",
+                ctx.status_word()
+            ),
+        );
+    }
+    Failure::new(
+        Symptom::Short { got: 0 },
+        None,
+        format!("expected a datagram on `{name}`, none came within {within}s"),
+    )
+}
+
+/// The deadline of a wait for a datagram of the program: a client's first datagram comes
+/// once it has started, so it gets a server's patience to listen, as a TCP client's
+/// connection does; later ones the usual observation time.
+fn first_contact_deadline(ctx: &Ctx) -> Instant {
+    let first = ctx.session.socks.iter().all(|s| s.last_from.is_none());
+    if ctx.case.role == Role::Client && first {
+        Instant::now() + ctx.timing.connect
+    } else {
+        ctx.deadline()
+    }
+}
+
+fn dropped(ctx: &mut Ctx) -> StepEnd {
+    let seen = ctx.session.no_ports_seen;
+    let started = Instant::now();
+    let deadline = first_contact_deadline(ctx);
+    let now = paced(&mut ctx.session, deadline, |s| {
+        let count = sandbox::udp_no_ports()?;
+        (count > seen || s.exited()).then_some(count)
+    });
+    match now {
+        Some(count) if count > seen => {
+            ctx.session.no_ports_seen = count;
+            StepEnd::Ok(None)
+        }
+        Some(_) => StepEnd::Fail(Failure::new(
+            Symptom::Died,
+            Some(format!("exited {}", ctx.status_word())),
+            format!(
+                "the program exited (status {}) before it sent its datagram",
+                ctx.status_word()
+            ),
+        )),
+        None => StepEnd::Fail(Failure::new(
+            Symptom::Short { got: 0 },
+            None,
+            format!(
+                "expected the program to send a datagram to a port nobody bound yet; it sent \
+                 none within {}s",
+                started.elapsed().as_secs()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(line: &str) -> Result<Step, String> {
+        let (word, rest) = super::super::split_word(line);
+        let args: Vec<&str> = rest.split_whitespace().collect();
+        parse(word, rest, &args).expect("a datagram word")
+    }
+
+    #[test]
+    fn steps_parse_and_render_back() {
+        for text in [
+            "bind u1",
+            "sendto u2 \"hello\"",
+            "sendto u1 \"\"",
+            "sendto u1 \"a\" * 2000",
+            "recvfrom u1",
+            "dropped",
+        ] {
+            assert_eq!(parsed(text).unwrap().to_string(), text);
+        }
+        for (text, why) in [
+            ("bind c1", "bad datagram socket name"),
+            ("bind u", "bad datagram socket name"),
+            ("recvfrom", "one socket name"),
+            ("sendto u1 \"x\" split 1", "sent whole"),
+            ("sendto u1 \"a\" * 70000", "at most"),
+            ("dropped u1", "no arguments"),
+        ] {
+            let err = parsed(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn order_checks_know_the_roles() {
+        let check = |role, lines: &[&str]| -> Result<(), String> {
+            let mut setup = Setup {
+                spawned: true,
+                datagrams: true,
+                ..Setup::default()
+            };
+            for line in lines {
+                parsed(line)?.check(role, &mut setup)?;
+            }
+            Ok(())
+        };
+        assert!(check(
+            Role::Server,
+            &["bind u1", "bind u2", "sendto u2 \"x\"", "recvfrom u2"]
+        )
+        .is_ok());
+        assert!(check(
+            Role::Client,
+            &["bind u1", "recvfrom u1", "sendto u1 \"hi\""]
+        )
+        .is_ok());
+        let no_answer = check(Role::Client, &["bind u1", "sendto u1 \"hi\""]).unwrap_err();
+        assert!(no_answer.contains("recvfrom u1"), "{no_answer}");
+        let two_servers = check(Role::Client, &["bind u1", "bind u2"]).unwrap_err();
+        assert!(two_servers.contains("one socket"), "{two_servers}");
+        let unbound = check(Role::Server, &["recvfrom u1"]).unwrap_err();
+        assert!(unbound.contains("not bound"), "{unbound}");
+        let twice = check(Role::Server, &["bind u1", "bind u1"]).unwrap_err();
+        assert!(twice.contains("already bound"), "{twice}");
+    }
+}
