@@ -316,6 +316,22 @@ fn bind(ctx: &mut Ctx, name: &str) -> StepEnd {
             ctx.session.socks.push(sock);
             StepEnd::Ok(None)
         }
+        // In the case's own namespace only the program can hold the server's address: a
+        // client that binds it is at fault, not the harness.
+        Err(e)
+            if e.kind() == io::ErrorKind::AddrInUse
+                && ctx.private_network
+                && ctx.session.iut.is_some() =>
+        {
+            StepEnd::Fail(Failure::new(
+                Symptom::Other,
+                None,
+                format!(
+                    "the program holds the server's address `{addr}` itself: a client binds \
+                     no fixed address (its first sendto picks a port)"
+                ),
+            ))
+        }
         Err(e) => StepEnd::Fail(Failure::harness(format!(
             "the peer cannot bind a datagram socket on `{addr}`: {e}"
         ))),
@@ -541,8 +557,13 @@ fn nothing_came(
                 .last_lines(20)
                 .contains("Destination address required")
         });
+        // A client gone before its first datagram never started its work (exited-at-start
+        // then shows its stderr's last error, a failed bind for one).
+        let first = ctx.session.socks.iter().all(|s| s.last_from.is_none());
         let symptom = if no_address {
             Symptom::Declared(Hint::RecvNoAddress)
+        } else if first && ctx.case.role == Role::Client {
+            Symptom::ExitedBeforeConnection
         } else {
             Symptom::Died
         };
@@ -591,7 +612,8 @@ fn dropped(ctx: &mut Ctx) -> StepEnd {
             Symptom::Died,
             Some(format!("exited {}", ctx.status_word())),
             format!(
-                "the program exited (status {}) before it sent its datagram",
+                "the program exited (status {}) and none of its datagrams was lost on a port \
+                 where nothing was bound",
                 ctx.status_word()
             ),
         )),
