@@ -53,6 +53,7 @@ pub fn plan_reference(catalog: &Catalog, ids: &[String], exe: &Path) -> Vec<Job>
             command: reference_command(exe, &suite.info.id, role),
             workdir: None,
             isolation: Default::default(),
+            limits: Default::default(),
         })
     })
 }
@@ -75,6 +76,7 @@ pub fn plan_implementations(
             command,
             workdir: workdir.map(PathBuf::from),
             isolation: Default::default(),
+            limits: Default::default(),
         })
     });
     for job in &mut jobs {

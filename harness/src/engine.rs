@@ -418,7 +418,6 @@ fn run_here(
         Ok(iso) => iso,
         Err(e) => return Outcome::error(format!("cannot isolate the case: {e}")),
     };
-    outcome.notes.extend(isolation.note());
     let expected_lines = case
         .steps
         .iter()
@@ -434,7 +433,10 @@ fn run_here(
         spec,
         timing,
         recording: matches!(mode, Mode::Record),
-        session: Session::new(program.addr),
+        session: Session {
+            private: isolation.is_private(),
+            ..Session::new(program.addr)
+        },
         expected_lines,
         stdout_done: 0,
         stdin_used: false,

@@ -251,6 +251,8 @@ pub struct Session {
     pub trace: Trace,
     /// How many waits ran into their deadline (a passing run reaches none).
     pub deadlines: u32,
+    /// The case runs in namespaces of its own (its init is their pid 1).
+    pub private: bool,
 }
 
 /// Longest single poll when the kernel gives no pidfd to wait on the exit.
@@ -269,12 +271,13 @@ impl Session {
             conns: Vec::new(),
             trace: Trace::new(),
             deadlines: 0,
+            private: false,
         }
     }
 
     /// Starts the program; what it prints goes to `printed`.
     pub fn spawn(&mut self, spec: &IutSpec, printed: Printed) -> io::Result<()> {
-        self.iut = Some(Iut::spawn(spec, self.addr, printed)?);
+        self.iut = Some(Iut::spawn(spec, self.addr, printed, self.private)?);
         self.trace.push(Event::Spawned);
         Ok(())
     }

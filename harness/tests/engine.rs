@@ -18,6 +18,7 @@ fn run_inline(program: &str, text: &str, mode: &Mode) -> engine::Outcome {
         command: reference_command(&common::sockcheck_exe(), program, case.role),
         workdir: None,
         isolation: Default::default(),
+        limits: Default::default(),
     };
     engine::run(&case, &suite.info, &spec, mode, &Timing::default())
 }

@@ -71,6 +71,7 @@ fn a_hanging_program_and_its_setsid_grandchild_are_gone_after_the_case() {
         command: format!("python3 hang.py # {marker}"),
         workdir: Some(dir.path().to_path_buf()),
         isolation: Default::default(),
+        limits: Default::default(),
     };
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
     assert_eq!(processes_with(&marker), Vec::<String>::new());
@@ -118,6 +119,7 @@ fn output_of_any_size_is_seen_in_full_and_neither_blocks_nor_swells_the_harness(
         command: "python3 loud.py".into(),
         workdir: Some(dir.path().to_path_buf()),
         isolation: Default::default(),
+        limits: Default::default(),
     };
     let timing = Timing {
         connect: Duration::from_secs(60),
@@ -147,6 +149,7 @@ fn without_namespaces_cases_still_run_one_at_a_time_per_address() {
         command: reference_command(&common::sockcheck_exe(), "echo1", case.role),
         workdir: None,
         isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
     };
     // Two at once on the same address: the lock makes them take turns, both pass.
     let runs: Vec<_> = std::thread::scope(|scope| {
@@ -160,10 +163,5 @@ fn without_namespaces_cases_still_run_one_at_a_time_per_address() {
     });
     for outcome in runs {
         assert_eq!(outcome.verdict, Verdict::Pass, "{:?}", outcome.message);
-        assert!(
-            outcome.notes.iter().any(|n| n.contains("not isolated")),
-            "{:?}",
-            outcome.notes
-        );
     }
 }

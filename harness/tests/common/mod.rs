@@ -10,7 +10,9 @@ pub fn root() -> PathBuf {
 }
 
 /// The suites and fixtures as they are in the checkout (not as embedded at build time).
+/// Also points the library at the `sockcheck` binary, whose `__init` every case runs.
 pub fn catalog() -> Catalog {
+    sockcheck::iut::set_init_program(sockcheck_exe());
     let root = root();
     Catalog::from_dirs(&root.join("suites"), &root.join("fixtures")).expect("the suites parse")
 }
