@@ -231,15 +231,16 @@ fn lock_name(addr: SocketAddr) -> String {
 }
 
 /// The user's own folder for the locks: `$XDG_RUNTIME_DIR/sockcheck`, or
-/// `$TMPDIR/sockcheck-UID`; created private, and refused (named) when it belongs to
-/// someone else, so that one user's locks never block or mislead another's run.
+/// `/tmp/sockcheck-UID`; created private, and refused (named) when it belongs to someone
+/// else, so that one user's locks never block or mislead another's run. Not `$TMPDIR`:
+/// every run of the user must find the same locks, whatever its TMPDIR.
 pub fn runtime_dir() -> io::Result<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
         Some(base) if base.is_absolute() && base.is_dir() => base.join("sockcheck"),
-        _ => std::env::temp_dir().join(format!("sockcheck-{uid}")),
+        _ => PathBuf::from(format!("/tmp/sockcheck-{uid}")),
     };
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}

@@ -21,3 +21,44 @@ pub fn catalog() -> Catalog {
 pub fn sockcheck_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sockcheck"))
 }
+
+/// The processes whose command line or environment holds `marker`, as `pid: cmdline`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.parse::<u32>().is_err() || name == std::process::id().to_string() {
+            continue;
+        }
+        let read = |file: &str| {
+            std::fs::read(entry.path().join(file))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default()
+        };
+        let cmdline = read("cmdline");
+        if cmdline.contains("cargo") || cmdline.contains("nextest") {
+            continue;
+        }
+        if cmdline.contains(marker) || read("environ").contains(marker) {
+            found.push(format!("{name}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Waits until `check` holds, at most `within`; whether it did.
+pub fn eventually(within: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        // Polling /proc: there is no event to wait on for another process's children.
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(100));
+    }
+}
