@@ -1,4 +1,5 @@
-//! Containment as the command line gives it, in every mode this machine allows: the mode
+//! Containment as the command line gives it, in every mode this machine allows (as root:
+//! the namespaces, an ordinary user's user namespace through `setpriv`, the fallback): the mode
 //! said at the top of the run and in `--json`; an interrupt (SIGINT, SIGTERM) ends every
 //! process of the case and removes its temp folder, then exits 130 or 143; a SIGKILL of
 //! sockcheck mid-case leaves no process of the case; a program under test cannot write
@@ -10,20 +11,78 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The modes to test: the namespaces where this machine has them, and always the fallback.
-fn modes() -> Vec<(&'static str, bool)> {
-    let mut modes = vec![("shared", true)];
+/// A mode to test, and how to get it.
+#[derive(Clone, Copy)]
+struct Mode {
+    name: &'static str,
+    /// SOCKCHECK_NO_NAMESPACES=1.
+    shared: bool,
+    /// Run as `nobody` (uid 65534), through setpriv.
+    nobody: bool,
+}
+
+/// The modes this machine allows: the fallback always; as root, the namespaces, and the
+/// user namespace of an ordinary user where `setpriv` and user namespaces are there.
+fn modes() -> Vec<Mode> {
+    let mut modes = vec![Mode {
+        name: "shared",
+        shared: true,
+        nobody: false,
+    }];
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } == 0 {
-        modes.push(("namespaces", false));
+        modes.push(Mode {
+            name: "namespaces",
+            shared: false,
+            nobody: false,
+        });
+        let setpriv = Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if setpriv {
+            modes.push(Mode {
+                name: "user-namespace",
+                shared: false,
+                nobody: true,
+            });
+        }
     }
     modes
+}
+
+/// `sockcheck` in `mode`; the folders it uses must be open to `nobody` (see [`open_to_all`]).
+fn sockcheck_in(mode: Mode) -> Command {
+    let mut command = if mode.nobody {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(common::sockcheck_exe())
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env_remove("XDG_RUNTIME_DIR");
+        c
+    } else {
+        Command::new(common::sockcheck_exe())
+    };
+    if mode.shared {
+        command.env("SOCKCHECK_NO_NAMESPACES", "1");
+    } else {
+        command.env_remove("SOCKCHECK_NO_NAMESPACES");
+    }
+    command
+}
+
+/// A temp folder anyone may use (so that `nobody` can read and write it).
+fn open_to_all() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    dir
 }
 
 /// A folder with `hang.py`: it starts a `setsid` grandchild and a double-forked daemon,
 /// then sleeps without listening. Every process carries `marker` in its environment.
 fn hanging_program() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = open_to_all();
     std::fs::write(
         dir.path().join("hang.py"),
         "import os, subprocess, time\n\
@@ -37,8 +96,8 @@ fn hanging_program() -> tempfile::TempDir {
 
 /// Starts `sockcheck run echo1 --server "python3 hang.py"` in `dir` with `tmp` as TMPDIR,
 /// and waits until the program and its two escapees run.
-fn start_hanging(dir: &Path, tmp: &Path, shared: bool, marker: &str) -> Child {
-    let mut command = Command::new(common::sockcheck_exe());
+fn start_hanging(dir: &Path, tmp: &Path, mode: Mode, marker: &str) -> Child {
+    let mut command = sockcheck_in(mode);
     command
         .args(["run", "echo1", "--jobs", "1", "--server", "python3 hang.py"])
         .current_dir(dir)
@@ -46,11 +105,6 @@ fn start_hanging(dir: &Path, tmp: &Path, shared: bool, marker: &str) -> Child {
         .env("SOCKCHECK_TEST_MARKER", marker)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if shared {
-        command.env("SOCKCHECK_NO_NAMESPACES", "1");
-    } else {
-        command.env_remove("SOCKCHECK_NO_NAMESPACES");
-    }
     let child = command.spawn().expect("starts");
     let started = common::eventually(Duration::from_secs(20), || {
         common::processes_with(marker)
@@ -78,27 +132,28 @@ fn case_folders(tmp: &Path) -> Vec<String> {
 
 #[test]
 fn an_interrupt_ends_every_process_of_the_case_removes_its_folder_and_exits_128_plus_the_signal() {
-    for (mode, shared) in modes() {
+    for mode in modes() {
+        let name = mode.name;
         for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
-            let marker = format!("sockcheck-interrupt-{}-{mode}-{signal}", std::process::id());
+            let marker = format!("sockcheck-interrupt-{}-{name}-{signal}", std::process::id());
             let dir = hanging_program();
-            let tmp = tempfile::tempdir().expect("temp dir");
-            let mut child = start_hanging(dir.path(), tmp.path(), shared, &marker);
-            assert!(!case_folders(tmp.path()).is_empty(), "{mode}: a case runs");
+            let tmp = open_to_all();
+            let mut child = start_hanging(dir.path(), tmp.path(), mode, &marker);
+            assert!(!case_folders(tmp.path()).is_empty(), "{name}: a case runs");
             // SAFETY: signalling our own child.
             unsafe { libc::kill(child.id() as libc::pid_t, signal) };
             let status = child.wait().expect("waits");
-            assert_eq!(status.code(), Some(code), "{mode}, signal {signal}");
+            assert_eq!(status.code(), Some(code), "{name}, signal {signal}");
             // The harness waited for the case's processes before it exited.
             assert_eq!(
                 common::processes_with(&marker),
                 Vec::<String>::new(),
-                "{mode}, signal {signal}"
+                "{name}, signal {signal}"
             );
             assert_eq!(
                 case_folders(tmp.path()),
                 Vec::<String>::new(),
-                "{mode}, signal {signal}"
+                "{name}, signal {signal}"
             );
         }
     }
@@ -106,11 +161,12 @@ fn an_interrupt_ends_every_process_of_the_case_removes_its_folder_and_exits_128_
 
 #[test]
 fn a_sigkill_of_sockcheck_mid_case_leaves_no_process_of_the_case() {
-    for (mode, shared) in modes() {
-        let marker = format!("sockcheck-sigkill-{}-{mode}", std::process::id());
+    for mode in modes() {
+        let name = mode.name;
+        let marker = format!("sockcheck-sigkill-{}-{name}", std::process::id());
         let dir = hanging_program();
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let mut child = start_hanging(dir.path(), tmp.path(), shared, &marker);
+        let tmp = open_to_all();
+        let mut child = start_hanging(dir.path(), tmp.path(), mode, &marker);
         child.kill().expect("SIGKILL");
         child.wait().expect("waits");
         // The kernel tells each case's init (PR_SET_PDEATHSIG) and the init ends the rest:
@@ -118,35 +174,55 @@ fn a_sigkill_of_sockcheck_mid_case_leaves_no_process_of_the_case() {
         let gone = common::eventually(Duration::from_secs(10), || {
             common::processes_with(&marker).is_empty()
         });
-        assert!(gone, "{mode}: {:?}", common::processes_with(&marker));
+        assert!(gone, "{name}: {:?}", common::processes_with(&marker));
     }
 }
 
 #[test]
 fn the_isolation_mode_is_said_at_the_top_of_the_run_and_in_the_json() {
-    for (mode, shared) in modes() {
-        let tmp = tempfile::tempdir().expect("temp dir");
+    for mode in modes() {
+        let name = mode.name;
+        let tmp = open_to_all();
         let json = tmp.path().join("out.json");
-        let mut command = Command::new(common::sockcheck_exe());
-        command.args(["run", "echo1", "--json"]).arg(&json);
-        if shared {
-            command.env("SOCKCHECK_NO_NAMESPACES", "1");
-        } else {
-            command.env_remove("SOCKCHECK_NO_NAMESPACES");
-        }
-        let out = command.output().expect("runs");
+        let out = sockcheck_in(mode)
+            .args(["run", "echo1", "--json"])
+            .arg(&json)
+            .current_dir(tmp.path())
+            .output()
+            .expect("runs");
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{text}");
         let first = text.lines().next().unwrap_or_default();
         assert!(
-            first.starts_with(&format!("isolation: {mode}")),
-            "{mode}: {first}"
+            first.starts_with(&format!("isolation: {name}")),
+            "{name}: {first}"
         );
-        if shared {
+        if mode.shared {
             assert!(first.contains("NOT ISOLATED"), "{first}");
         }
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("JSON");
-        assert_eq!(report["isolation"]["mode"], mode);
+        assert_eq!(report["isolation"]["mode"], name);
+    }
+}
+
+#[test]
+fn the_readme_main_command_passes_in_every_mode() {
+    for mode in modes() {
+        let tmp = open_to_all();
+        let out = sockcheck_in(mode)
+            .arg("run")
+            .current_dir(tmp.path())
+            .env("HOME", tmp.path())
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {text}{}",
+            mode.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
