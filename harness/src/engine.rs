@@ -118,6 +118,9 @@ pub struct Outcome {
     pub deadlines: u32,
     /// Remarks about how the run was made (isolation, output).
     pub notes: Vec<String>,
+    /// How long the case waited for its address's lock (the shared network), which its
+    /// duration does not count.
+    pub waited: Duration,
 }
 
 impl Outcome {
@@ -134,6 +137,7 @@ impl Outcome {
             duration: Duration::ZERO,
             deadlines: 0,
             notes: Vec::new(),
+            waited: Duration::ZERO,
         }
     }
 
@@ -174,7 +178,8 @@ pub fn run(
             })
         });
     let mut outcome = joined.unwrap_or_else(Outcome::error);
-    outcome.duration = started.elapsed();
+    // The case's own time: not the wait for another case's lock on the shared network.
+    outcome.duration = started.elapsed().saturating_sub(outcome.waited);
     outcome
 }
 
@@ -414,10 +419,12 @@ fn run_here(
         },
         Mode::Record => vec![None; case.steps.len()],
     };
+    let entering = Instant::now();
     let isolation = match sandbox::enter(program.addr, spec.isolation) {
         Ok(iso) => iso,
         Err(e) => return Outcome::error(format!("cannot isolate the case: {e}")),
     };
+    outcome.waited = entering.elapsed();
     let expected_lines = case
         .steps
         .iter()
