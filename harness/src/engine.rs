@@ -425,6 +425,7 @@ fn run_here(
         Err(e) => return Outcome::error(format!("cannot isolate the case: {e}")),
     };
     outcome.waited = entering.elapsed();
+    outcome.notes.extend(isolation.note());
     let expected_lines = case
         .steps
         .iter()

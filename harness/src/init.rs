@@ -34,6 +34,9 @@ pub struct Options {
     pub pid_namespace: bool,
     /// The program's folder: the only one it may write, besides a private /tmp.
     pub files: Option<PathBuf>,
+    /// The case's temp folder, removed when SIGTERM ends the case (so that a harness
+    /// killed with SIGKILL leaves none behind).
+    pub folder: Option<PathBuf>,
     pub limits: Limits,
     /// The program and its arguments.
     pub command: Vec<OsString>,
@@ -80,6 +83,10 @@ impl Options {
             args.push("--files".into());
             args.push(dir.clone().into());
         }
+        if let Some(dir) = &self.folder {
+            args.push("--folder".into());
+            args.push(dir.clone().into());
+        }
         let l = self.limits;
         args.push("--limits".into());
         args.push(
@@ -103,6 +110,9 @@ impl Options {
                 Some("--pid-namespace") => options.pid_namespace = true,
                 Some("--files") => {
                     options.files = Some(it.next().ok_or("--files needs a folder")?.into())
+                }
+                Some("--folder") => {
+                    options.folder = Some(it.next().ok_or("--folder needs a folder")?.into())
                 }
                 Some("--limits") => {
                     let text = it.next().and_then(|a| a.to_str()).ok_or("--limits")?;
@@ -155,6 +165,9 @@ pub fn main(args: &[OsString]) -> i32 {
             return 125;
         }
     };
+    // Opened before the mount namespace hides or freezes it: through this fd the folder
+    // stays removable on the host's own mount.
+    let folder = options.folder.as_deref().and_then(Folder::open);
     if let Err(e) = prepare(&options) {
         status.send(&format!("E{e}"));
         return 125;
@@ -189,8 +202,47 @@ pub fn main(args: &[OsString]) -> i32 {
                 128 + libc::WTERMSIG(raw)
             }
         }
-        // Ended before the program did (SIGTERM, or the harness died).
-        None => 128 + libc::SIGTERM,
+        // Ended before the program did (SIGTERM: the end of the case on the shared network,
+        // or the harness died): nobody else may be left to remove the folder.
+        None => {
+            if let Some(folder) = folder {
+                folder.remove();
+            }
+            128 + libc::SIGTERM
+        }
+    }
+}
+
+/// The case's folder, held by its parent's fd and its name.
+struct Folder {
+    parent: std::os::fd::OwnedFd,
+    name: OsString,
+}
+
+impl Folder {
+    fn open(dir: &Path) -> Option<Folder> {
+        let parent = cstring(dir.parent()?).ok()?;
+        // SAFETY: open of a NUL-terminated path; the fd is then owned.
+        let fd = unsafe {
+            libc::open(
+                parent.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        (fd >= 0).then(|| Folder {
+            // SAFETY: a fresh fd we own.
+            parent: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+            name: dir.file_name().unwrap_or_default().to_os_string(),
+        })
+    }
+
+    /// Removes the folder through the parent's fd (`/proc/self/fd/N` resolves to the
+    /// host's mount, which this process's read-only view does not cover).
+    fn remove(self) {
+        let path = Path::new("/proc/self/fd")
+            .join(std::os::fd::AsRawFd::as_raw_fd(&self.parent).to_string())
+            .join(&self.name);
+        let _ = std::fs::remove_dir_all(path);
     }
 }
 
@@ -704,6 +756,7 @@ mod tests {
         let options = Options {
             pid_namespace: true,
             files: Some("/tmp/sockcheck-iut-x".into()),
+            folder: Some("/tmp/sockcheck-iut-x".into()),
             limits: Limits {
                 cpu_secs: 5,
                 ..Limits::default()

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -19,9 +20,11 @@ struct Registry {
 
 struct Entry {
     dir: PathBuf,
-    /// The init's pid, and whether it is pid 1 of a pid namespace (SIGKILL ends it all) or
-    /// a subreaper on the shared network (SIGTERM: it kills its descendants, then exits).
-    init: Option<(libc::pid_t, bool)>,
+    /// The init (a pidfd, which no other process can ever be, even once the init is reaped
+    /// and its pid reused), its pid, and whether it is pid 1 of a pid namespace (SIGKILL
+    /// ends it all) or a subreaper on the shared network (SIGTERM: it kills its
+    /// descendants, then exits).
+    init: Option<(OwnedFd, libc::pid_t, bool)>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -77,8 +80,13 @@ pub fn spawn_init(
         return Err(interrupted());
     }
     let child = spawn()?;
-    if let Some(entry) = reg.cases.get_mut(&ticket.0) {
-        entry.init = Some((child.id() as libc::pid_t, pid_namespace));
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: pidfd_open returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if let (Some(entry), true) = (reg.cases.get_mut(&ticket.0), fd >= 0) {
+        // SAFETY: a fresh fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+        entry.init = Some((fd, pid, pid_namespace));
     }
     Ok(child)
 }
@@ -96,29 +104,22 @@ pub fn release(ticket: &Ticket, dir: tempfile::TempDir) {
 pub fn terminate() {
     let mut reg = registry();
     reg.interrupted = true;
-    let mut waiting = Vec::new();
-    for entry in reg.cases.values() {
-        if let Some((pid, pid_namespace)) = entry.init {
-            let signal = if pid_namespace {
-                libc::SIGKILL
-            } else {
-                libc::SIGTERM
-            };
-            // SAFETY: signalling an init this process spawned and has not reaped (a
-            // registered init is released only after it is reaped).
-            unsafe { libc::kill(pid, signal) };
-            waiting.push(pid);
-        }
+    for (fd, _, pid_namespace) in reg.cases.values().filter_map(|e| e.init.as_ref()) {
+        let signal = if *pid_namespace {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        };
+        send(fd, signal);
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    for pid in waiting {
-        if !wait_exit(pid, deadline) {
-            // SAFETY: as above; the init did not end its case in time.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-                libc::kill(pid, libc::SIGKILL);
-            }
-            wait_exit(pid, Instant::now() + Duration::from_secs(1));
+    for (fd, pid, _) in reg.cases.values().filter_map(|e| e.init.as_ref()) {
+        if !wait_exit(fd, deadline) {
+            // Still not exited, so its pid (and process group) is still its own.
+            // SAFETY: signalling the group of an init that has not been reaped.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            send(fd, libc::SIGKILL);
+            wait_exit(fd, Instant::now() + Duration::from_secs(1));
         }
     }
     for entry in reg.cases.values() {
@@ -131,27 +132,35 @@ fn remove(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Waits until `pid` has exited (a zombie is enough: its case's processes are gone).
-fn wait_exit(pid: libc::pid_t, deadline: Instant) -> bool {
-    // SAFETY: pidfd_open returns a new fd or -1; it is closed below.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
-    if fd < 0 {
-        return true; // already gone
-    }
+/// Sends `signal` to the process behind a pidfd (nothing if it was reaped already).
+fn send(fd: &OwnedFd, signal: libc::c_int) {
+    // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+}
+
+/// Waits until the process behind a pidfd has exited (a zombie is enough: its case's
+/// processes are gone).
+fn wait_exit(fd: &OwnedFd, deadline: Instant) -> bool {
     let mut p = libc::pollfd {
-        fd,
+        fd: fd.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
     let left = deadline.saturating_duration_since(Instant::now());
-    // SAFETY: one pollfd; the fd is ours to close.
+    // SAFETY: one valid pollfd.
     unsafe {
-        let n = libc::poll(
+        libc::poll(
             &mut p,
             1,
             left.as_millis().min(i32::MAX as u128) as libc::c_int,
-        );
-        libc::close(fd);
-        n > 0
+        ) > 0
     }
 }

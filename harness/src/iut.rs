@@ -155,6 +155,28 @@ pub fn expand(command: &str, addr: std::net::SocketAddr) -> String {
         .replace("{addr}", &addr.to_string())
 }
 
+/// A simple command (no control operators, no leading assignment or keyword) gets `exec `
+/// before it, so that the shell is replaced by the program: then the program itself is the
+/// init's child, with `PR_SET_PDEATHSIG` and the signals the init forwards, rather than a
+/// shell that forked it.
+pub fn exec_if_simple(command: &str) -> String {
+    let trimmed = command.trim_start();
+    let first = trimmed.split_whitespace().next().unwrap_or_default();
+    let keyword = [
+        "if", "for", "while", "until", "case", "{", "!", "exec", "function", "select",
+    ]
+    .contains(&first);
+    let compound = trimmed
+        .chars()
+        .any(|c| matches!(c, ';' | '&' | '|' | '\n' | '(' | ')' | '`' | '<' | '>'))
+        || trimmed.contains("$(");
+    if trimmed.is_empty() || keyword || compound || first.contains('=') {
+        command.to_string()
+    } else {
+        format!("exec {trimmed}")
+    }
+}
+
 impl Iut {
     /// Starts the program under a new init. `pid_namespace`: the calling thread is in the
     /// case's own namespaces (the init is their pid 1, and hides the files).
@@ -192,8 +214,13 @@ impl Iut {
         let options = crate::init::Options {
             pid_namespace,
             files: pid_namespace.then(|| workdir.path().to_path_buf()),
+            folder: Some(workdir.path().to_path_buf()),
             limits: spec.limits,
-            command: vec!["sh".into(), "-c".into(), expand(&spec.command, addr).into()],
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                exec_if_simple(&expand(&spec.command, addr)).into(),
+            ],
         };
         let (status_read, status_write) = pipe()?;
         let mut command = Command::new(init_program()?);
@@ -211,13 +238,9 @@ impl Iut {
         let status_fd = status_write.as_raw_fd();
         let harness = std::process::id() as libc::pid_t;
         let user_namespace = crate::sandbox::in_user_namespace();
-        // In a pid namespace the kernel kills everything once the init dies; on the shared
-        // network the init must live to kill its descendants, so it is asked with SIGTERM.
-        let death_signal = if pid_namespace {
-            libc::SIGKILL
-        } else {
-            libc::SIGTERM
-        };
+        // SIGTERM, which the init takes as the end of the case: it kills everything (on the
+        // shared network its descendants, one by one) and removes the case's folder.
+        let death_signal = libc::SIGTERM;
         // SAFETY: only async-signal-safe calls (fcntl, dup2, prctl, getppid, capget,
         // capset) between fork and exec.
         unsafe {
@@ -270,7 +293,13 @@ impl Iut {
         .into_iter()
         .flatten()
         {
-            set_nonblocking(fd)?;
+            if let Err(e) = set_nonblocking(fd) {
+                // No Iut will end it: end it here (SIGTERM: it also kills its descendants).
+                // SAFETY: our own child, not yet reaped.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                let _ = child.wait();
+                return Err(e);
+            }
             // SAFETY: fcntl on a pipe we own; a refusal only leaves the default size.
             unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
         }
@@ -641,4 +670,34 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     // SAFETY: a non-negative return is an fd we now own.
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_simple_command_is_exec_ed() {
+        assert_eq!(
+            exec_if_simple("python3 server.py 8080"),
+            "exec python3 server.py 8080"
+        );
+        assert_eq!(
+            exec_if_simple("'/x y/sockcheck' reference echo1 server --addr 127.0.0.1:8080"),
+            "exec '/x y/sockcheck' reference echo1 server --addr 127.0.0.1:8080"
+        );
+        for unchanged in [
+            "cd sub; python3 s.py",
+            "python3 s.py && echo done",
+            "python3 s.py | tee log",
+            "python3 s.py > log",
+            "PORT=1 python3 s.py",
+            "if true; then python3 s.py; fi",
+            "exec python3 s.py",
+            "echo $(pwd)",
+            "",
+        ] {
+            assert_eq!(exec_if_simple(unchanged), unchanged);
+        }
+    }
 }

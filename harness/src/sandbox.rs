@@ -43,13 +43,22 @@ use std::time::{Duration, Instant};
 pub enum Isolation {
     /// Private network and pid namespaces.
     Namespaces,
-    /// The host's network, serialised per address by a lock held until the case ends.
-    Shared { _lock: File },
+    /// The host's network, serialised per address by a lock held until the case ends;
+    /// with a note when something on the address could not be cleared.
+    Shared { _lock: File, note: Option<String> },
 }
 
 impl Isolation {
     pub fn is_private(&self) -> bool {
         matches!(self, Isolation::Namespaces)
+    }
+
+    /// A remark for the report about what the shared network left on the address.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Isolation::Namespaces => None,
+            Isolation::Shared { note, .. } => note.clone(),
+        }
     }
 }
 
@@ -218,8 +227,26 @@ fn shared(addr: SocketAddr) -> io::Result<Isolation> {
             ),
         ));
     }
+    if let Some(holder) = foreign_connection(addr) {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "another program holds a connection on `{addr}` ({holder}), so nothing \
+                 else can bind it without SO_REUSEADDR: stop it and run again"
+            ),
+        ));
+    }
     purge_time_wait(addr);
-    Ok(Isolation::Shared { _lock: lock })
+    let left = leftovers(addr, &proc_net_tcp());
+    let note = (!left.is_empty()).then(|| {
+        format!(
+            "{} closed connection(s) on `{addr}` could not be cleared (TIME_WAIT with \
+             net.ipv4.tcp_rfc1337=1, or their other end's port is taken again): a server \
+             without SO_REUSEADDR cannot bind it for up to a minute",
+            left.len()
+        )
+    });
+    Ok(Isolation::Shared { _lock: lock, note })
 }
 
 fn named(e: io::Error, what: &str, path: &Path) -> io::Error {
@@ -266,17 +293,30 @@ pub fn runtime_dir() -> io::Result<PathBuf> {
 /// its pid and command line where `/proc` shows them.
 pub fn foreign_listener(addr: SocketAddr) -> Option<String> {
     let sockets = proc_net_tcp();
-    let found = sockets.iter().find(|s| {
-        s.state == LISTEN
-            && s.local.port() == addr.port()
-            && (s.local.ip() == addr.ip()
-                || s.local.ip().is_unspecified()
-                || addr.ip().is_unspecified())
-    })?;
+    let found = sockets
+        .iter()
+        .find(|s| s.state == LISTEN && s.local.port() == addr.port() && same_ip(s.local, addr))?;
     Some(match owner_of(found.inode) {
         Some((pid, cmdline)) => format!("pid {pid}, `{cmdline}`"),
         None => "a process this user cannot see".to_string(),
     })
+}
+
+/// A connection on `addr` that a live process owns (the harness holds no socket between
+/// cases), described as [`foreign_listener`] does.
+fn foreign_connection(addr: SocketAddr) -> Option<String> {
+    let sockets = proc_net_tcp();
+    let found = sockets.iter().find(|s| {
+        s.state != LISTEN && s.inode != 0 && s.local.port() == addr.port() && same_ip(s.local, addr)
+    })?;
+    Some(match owner_of(found.inode) {
+        Some((pid, cmdline)) => format!("pid {pid}, `{cmdline}`, to `{}`", found.remote),
+        None => format!("a process this user cannot see, to `{}`", found.remote),
+    })
+}
+
+fn same_ip(local: SocketAddr, addr: SocketAddr) -> bool {
+    local.ip() == addr.ip() || local.ip().is_unspecified() || addr.ip().is_unspecified()
 }
 
 /// The pid and command line of the process holding socket `inode`.
@@ -318,20 +358,7 @@ fn owner_of(inode: u64) -> Option<(u32, String)> {
 /// SYN never opens a connection. A leftover whose remote port is taken again is left alone.
 pub fn purge_time_wait(addr: SocketAddr) -> usize {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-    let leftovers = |sockets: &[ProcSocket]| -> Vec<(SocketAddr, SocketAddr)> {
-        sockets
-            .iter()
-            .filter(|s| {
-                LEFTOVER_STATES.contains(&s.state)
-                    && s.inode == 0
-                    && s.local.port() == addr.port()
-                    && (s.local.ip() == addr.ip() || addr.ip().is_unspecified())
-                    && s.remote.ip().is_loopback()
-            })
-            .map(|s| (s.local, s.remote))
-            .collect()
-    };
-    let before = leftovers(&proc_net_tcp());
+    let before = leftovers(addr, &proc_net_tcp());
     let mut probes = Vec::new();
     for (local, remote) in &before {
         let Ok(sock) = Socket::new(
@@ -359,7 +386,7 @@ pub fn purge_time_wait(addr: SocketAddr) -> usize {
     let deadline = Instant::now() + Duration::from_secs(1);
     let mut pause = Duration::from_millis(1);
     loop {
-        let left = leftovers(&proc_net_tcp());
+        let left = leftovers(addr, &proc_net_tcp());
         if !left.iter().any(|l| before.contains(l)) || Instant::now() >= deadline {
             drop(probes);
             return before.len() - left.iter().filter(|l| before.contains(l)).count();
@@ -367,6 +394,21 @@ pub fn purge_time_wait(addr: SocketAddr) -> usize {
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// The orphaned sockets on `addr` that keep it bound, as (local, remote).
+fn leftovers(addr: SocketAddr, sockets: &[ProcSocket]) -> Vec<(SocketAddr, SocketAddr)> {
+    sockets
+        .iter()
+        .filter(|s| {
+            LEFTOVER_STATES.contains(&s.state)
+                && s.inode == 0
+                && s.local.port() == addr.port()
+                && same_ip(s.local, addr)
+                && s.remote.ip().is_loopback()
+        })
+        .map(|s| (s.local, s.remote))
+        .collect()
 }
 
 const LISTEN: u8 = 0x0A;

@@ -2,8 +2,8 @@
 //! the namespaces, an ordinary user's user namespace through `setpriv`, the fallback): the mode
 //! said at the top of the run and in `--json`; an interrupt (SIGINT, SIGTERM) ends every
 //! process of the case and removes its temp folder, then exits 130 or 143; a SIGKILL of
-//! sockcheck mid-case leaves no process of the case; a program under test cannot write
-//! outside its folder and its private /tmp.
+//! sockcheck mid-case leaves no process and no temp folder of the case; the README's main
+//! command passes.
 
 mod common;
 
@@ -160,7 +160,7 @@ fn an_interrupt_ends_every_process_of_the_case_removes_its_folder_and_exits_128_
 }
 
 #[test]
-fn a_sigkill_of_sockcheck_mid_case_leaves_no_process_of_the_case() {
+fn a_sigkill_of_sockcheck_mid_case_leaves_no_process_and_no_folder_of_the_case() {
     for mode in modes() {
         let name = mode.name;
         let marker = format!("sockcheck-sigkill-{}-{name}", std::process::id());
@@ -169,12 +169,16 @@ fn a_sigkill_of_sockcheck_mid_case_leaves_no_process_of_the_case() {
         let mut child = start_hanging(dir.path(), tmp.path(), mode, &marker);
         child.kill().expect("SIGKILL");
         child.wait().expect("waits");
-        // The kernel tells each case's init (PR_SET_PDEATHSIG) and the init ends the rest:
-        // that takes a moment after sockcheck is gone.
+        // The kernel tells each case's init (PR_SET_PDEATHSIG) and the init ends the rest
+        // and removes the case's folder: that takes a moment after sockcheck is gone.
         let gone = common::eventually(Duration::from_secs(10), || {
             common::processes_with(&marker).is_empty()
         });
         assert!(gone, "{name}: {:?}", common::processes_with(&marker));
+        let removed = common::eventually(Duration::from_secs(10), || {
+            case_folders(tmp.path()).is_empty()
+        });
+        assert!(removed, "{name}: {:?}", case_folders(tmp.path()));
     }
 }
 

@@ -274,3 +274,29 @@ fn without_namespaces_a_server_without_reuseaddr_binds_again_after_a_case_it_clo
         );
     }
 }
+
+#[test]
+fn without_namespaces_a_connection_another_program_holds_on_the_address_is_named() {
+    // A connection accepted on the address, its listener gone: no listener to see, but a
+    // server without SO_REUSEADDR could not bind there.
+    let (case, mut info, mode) = echo1_case("server-upper");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    info.addr = listener.local_addr().expect("an address");
+    let _client = std::net::TcpStream::connect(info.addr).expect("connects");
+    let (_held, _) = listener.accept().expect("accepts");
+    drop(listener);
+    let spec = IutSpec {
+        command: reference_command(&common::sockcheck_exe(), "echo1", case.role),
+        workdir: None,
+        isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
+    };
+    let outcome = engine::run(&case, &info, &spec, &mode, &quick());
+    assert_eq!(outcome.verdict, Verdict::Error, "{:?}", outcome.message);
+    let message = outcome.message.unwrap_or_default();
+    assert!(
+        message.contains(&format!("holds a connection on `{}`", info.addr))
+            && message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
+}
