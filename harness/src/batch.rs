@@ -59,6 +59,7 @@ pub fn plan_reference(catalog: &Catalog, ids: &[String], exe: &Path) -> Vec<Job>
             command: reference_command(exe, &suite.info, role),
             workdir: None,
             isolation: Default::default(),
+            limits: Default::default(),
         })
     })
 }
@@ -81,6 +82,7 @@ pub fn plan_implementations(
             command,
             workdir: workdir.map(PathBuf::from),
             isolation: Default::default(),
+            limits: Default::default(),
         })
     });
     for job in &mut jobs {

@@ -121,6 +121,9 @@ pub struct Outcome {
     pub deadlines: u32,
     /// Remarks about how the run was made (isolation, output).
     pub notes: Vec<String>,
+    /// How long the case waited for its address's lock (the shared network), which its
+    /// duration does not count.
+    pub waited: Duration,
 }
 
 impl Outcome {
@@ -137,6 +140,7 @@ impl Outcome {
             duration: Duration::ZERO,
             deadlines: 0,
             notes: Vec::new(),
+            waited: Duration::ZERO,
         }
     }
 
@@ -177,7 +181,8 @@ pub fn run(
             })
         });
     let mut outcome = joined.unwrap_or_else(Outcome::error);
-    outcome.duration = started.elapsed();
+    // The case's own time: not the wait for another case's lock on the shared network.
+    outcome.duration = started.elapsed().saturating_sub(outcome.waited);
     outcome
 }
 
@@ -417,10 +422,12 @@ fn run_here(
         },
         Mode::Record => vec![None; case.steps.len()],
     };
+    let entering = Instant::now();
     let isolation = match sandbox::enter(program.addr, spec.isolation) {
         Ok(iso) => iso,
         Err(e) => return Outcome::error(format!("cannot isolate the case: {e}")),
     };
+    outcome.waited = entering.elapsed();
     outcome.notes.extend(isolation.note());
     let expected_lines = case
         .steps
@@ -437,7 +444,10 @@ fn run_here(
         spec,
         timing,
         recording: matches!(mode, Mode::Record),
-        session: Session::new(program.addr),
+        session: Session {
+            private: isolation.is_private(),
+            ..Session::new(program.addr)
+        },
         expected_lines,
         stdout_done: 0,
         stdin_used: false,

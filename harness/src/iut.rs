@@ -1,7 +1,8 @@
-//! The implementation under test as a process: spawned through `sh -c` in a fresh temp dir,
-//! in its own process group, with `PYTHONUNBUFFERED=1`, its stdio on non-blocking pipes that
-//! the engine drains whenever it waits (stdout streams into a [`Printed`] matcher, stderr
-//! keeps a tail), and killed (with everything it started) when dropped.
+//! The implementation under test as a process: `sh -c` under the case's init (`init.rs`,
+//! the harness's own binary re-executed), in a fresh temp dir, in its own process group,
+//! with `PYTHONUNBUFFERED=1`, its stdio on non-blocking pipes that the engine drains
+//! whenever it waits (stdout streams into a [`Printed`] matcher, stderr keeps a tail), and
+//! ended (with everything it started) when dropped.
 
 use crate::stdout::Printed;
 use std::io::{self, Read, Write};
@@ -9,6 +10,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// How to start one implementation.
 #[derive(Debug, Clone)]
@@ -19,7 +22,30 @@ pub struct IutSpec {
     pub workdir: Option<PathBuf>,
     /// How its cases may be isolated.
     pub isolation: crate::sandbox::Policy,
+    /// Its resource limits.
+    pub limits: crate::init::Limits,
 }
+
+/// The binary that carries the `__init` subcommand: the `sockcheck` binary. Its command
+/// line sets it to itself; a test sets it to the binary cargo built.
+static INIT_PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+
+/// Names the `sockcheck` binary the cases' init is run from (once per process).
+pub fn set_init_program(path: PathBuf) {
+    let _ = INIT_PROGRAM.set(path);
+}
+
+fn init_program() -> io::Result<PathBuf> {
+    match INIT_PROGRAM.get() {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_exe(),
+    }
+}
+
+/// How long the init may take to get the program started.
+const INIT_READY: Duration = Duration::from_secs(10);
+/// How long an init on the shared network may take to kill its descendants once asked.
+const INIT_END: Duration = Duration::from_secs(5);
 
 /// How much of the end of stderr is kept for the report.
 pub const STDERR_TAIL: usize = 16 << 10;
@@ -101,7 +127,13 @@ pub fn last_exception(text: &str) -> Option<String> {
 
 /// A running (or finished) implementation.
 pub struct Iut {
+    /// The case's init; the program is its child.
     child: Child,
+    /// The init is pid 1 of the case's pid namespace (else a subreaper on the shared network).
+    pid_namespace: bool,
+    /// Where the init says it is ready, or could not start the program, and the
+    /// program's wait status.
+    status_pipe: std::fs::File,
     pidfd: Option<OwnedFd>,
     stdin: Option<ChildStdin>,
     stdout: Option<ChildStdout>,
@@ -111,7 +143,8 @@ pub struct Iut {
     pub status: Option<ExitStatus>,
     /// Where pipe reads land, reused by every drain.
     buf: Vec<u8>,
-    _workdir: tempfile::TempDir,
+    /// The temp folder and its registration (see `interrupt.rs`); taken at drop.
+    workdir: Option<(crate::interrupt::Ticket, tempfile::TempDir)>,
 }
 
 /// The command line with the address filled in.
@@ -122,18 +155,77 @@ pub fn expand(command: &str, addr: std::net::SocketAddr) -> String {
         .replace("{addr}", &addr.to_string())
 }
 
+/// A simple command (no control operators, no leading assignment or keyword) gets `exec `
+/// before it, so that the shell is replaced by the program: then the program itself is the
+/// init's child, with `PR_SET_PDEATHSIG` and the signals the init forwards, rather than a
+/// shell that forked it.
+pub fn exec_if_simple(command: &str) -> String {
+    let trimmed = command.trim_start();
+    let first = trimmed.split_whitespace().next().unwrap_or_default();
+    let keyword = [
+        "if", "for", "while", "until", "case", "{", "!", "exec", "function", "select",
+    ]
+    .contains(&first);
+    let compound = trimmed
+        .chars()
+        .any(|c| matches!(c, ';' | '&' | '|' | '\n' | '(' | ')' | '`' | '<' | '>'))
+        || trimmed.contains("$(");
+    if trimmed.is_empty() || keyword || compound || first.contains('=') {
+        command.to_string()
+    } else {
+        format!("exec {trimmed}")
+    }
+}
+
 impl Iut {
-    pub fn spawn(spec: &IutSpec, addr: std::net::SocketAddr, out: Printed) -> io::Result<Iut> {
-        let workdir = tempfile::Builder::new()
-            .prefix("sockcheck-iut-")
-            .tempdir()?;
+    /// Starts the program under a new init. `pid_namespace`: the calling thread is in the
+    /// case's own namespaces (the init is their pid 1, and hides the files).
+    pub fn spawn(
+        spec: &IutSpec,
+        addr: std::net::SocketAddr,
+        out: Printed,
+        pid_namespace: bool,
+    ) -> io::Result<Iut> {
+        let (ticket, workdir) = crate::interrupt::new_workdir()?;
+        let registered = (ticket, workdir);
+        let result = Self::spawn_in(spec, addr, out, pid_namespace, &registered);
+        match result {
+            Ok(mut iut) => {
+                iut.workdir = Some(registered);
+                Ok(iut)
+            }
+            Err(e) => {
+                crate::interrupt::release(&registered.0, registered.1);
+                Err(e)
+            }
+        }
+    }
+
+    fn spawn_in(
+        spec: &IutSpec,
+        addr: std::net::SocketAddr,
+        out: Printed,
+        pid_namespace: bool,
+        (ticket, workdir): &(crate::interrupt::Ticket, tempfile::TempDir),
+    ) -> io::Result<Iut> {
         if let Some(src) = &spec.workdir {
             crate::workdir::copy_tree(src, workdir.path())?;
         }
-        let mut command = Command::new("sh");
+        let options = crate::init::Options {
+            pid_namespace,
+            files: pid_namespace.then(|| workdir.path().to_path_buf()),
+            folder: Some(workdir.path().to_path_buf()),
+            limits: spec.limits,
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                exec_if_simple(&expand(&spec.command, addr)).into(),
+            ],
+        };
+        let (status_read, status_write) = pipe()?;
+        let mut command = Command::new(init_program()?);
         command
-            .arg("-c")
-            .arg(expand(&spec.command, addr))
+            .args(options.to_args())
             .current_dir(workdir.path())
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -143,26 +235,53 @@ impl Iut {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        // SAFETY: only async-signal-safe calls (prctl, setrlimit) between fork and exec.
+        let status_fd = status_write.as_raw_fd();
+        let harness = std::process::id() as libc::pid_t;
+        let user_namespace = crate::sandbox::in_user_namespace();
+        // SIGTERM, which the init takes as the end of the case: it kills everything (on the
+        // shared network its descendants, one by one) and removes the case's folder.
+        let death_signal = libc::SIGTERM;
+        // SAFETY: only async-signal-safe calls (fcntl, dup2, prctl, getppid, capget,
+        // capset) between fork and exec.
         unsafe {
-            command.pre_exec(|| {
-                // Dies with the thread that ran the case, even if the harness is killed.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                let limit = |resource, value: libc::rlim_t| {
-                    let lim = libc::rlimit {
-                        rlim_cur: value,
-                        rlim_max: value,
-                    };
-                    libc::setrlimit(resource, &lim);
-                };
-                limit(libc::RLIMIT_CORE, 0);
-                limit(libc::RLIMIT_CPU, 120);
-                limit(libc::RLIMIT_FSIZE, 256 << 20);
-                limit(libc::RLIMIT_AS, 8 << 30);
+            command.pre_exec(move || {
+                // The status pipe becomes fd 3 (dup2 also drops its close-on-exec).
+                let high = libc::fcntl(status_fd, libc::F_DUPFD, 10);
+                if high < 0 || libc::dup2(high, crate::init::STATUS_FD) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                libc::close(high);
+                // The init ends with the thread that ran the case, even if the harness is
+                // killed (and if the harness died already, it does not start).
+                libc::prctl(libc::PR_SET_PDEATHSIG, death_signal);
+                // (In a pid namespace the parent is outside it: getppid says 0.)
+                let parent = libc::getppid();
+                if parent != harness && parent != 0 {
+                    libc::_exit(126);
+                }
+                if user_namespace {
+                    keep_sys_admin();
+                }
                 Ok(())
             });
         }
-        let mut child = command.spawn()?;
+        let mut child = crate::interrupt::spawn_init(ticket, pid_namespace, || command.spawn())?;
+        drop(status_write);
+        let mut status_pipe = std::fs::File::from(status_read);
+        set_nonblocking(status_pipe.as_raw_fd())?;
+        match read_status(&mut status_pipe, Instant::now() + INIT_READY) {
+            Some(line) if line.starts_with('R') => {}
+            other => {
+                // SAFETY: our own child, not yet reaped.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+                let _ = child.wait();
+                let why = match other {
+                    Some(line) => line.trim_start_matches('E').to_string(),
+                    None => "it did not start".to_string(),
+                };
+                return Err(io::Error::other(format!("the case's init: {why}")));
+            }
+        }
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -174,13 +293,21 @@ impl Iut {
         .into_iter()
         .flatten()
         {
-            set_nonblocking(fd)?;
+            if let Err(e) = set_nonblocking(fd) {
+                // No Iut will end it: end it here (SIGTERM: it also kills its descendants).
+                // SAFETY: our own child, not yet reaped.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                let _ = child.wait();
+                return Err(e);
+            }
             // SAFETY: fcntl on a pipe we own; a refusal only leaves the default size.
             unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
         }
         let pidfd = pidfd_open(child.id());
         Ok(Iut {
             child,
+            pid_namespace,
+            status_pipe,
             pidfd,
             stdin,
             stdout,
@@ -189,7 +316,7 @@ impl Iut {
             err: Tail::default(),
             status: None,
             buf: vec![0; PIPE_SIZE as usize],
-            _workdir: workdir,
+            workdir: None,
         })
     }
 
@@ -258,7 +385,7 @@ impl Iut {
         }
         if self.status.is_none() {
             if let Ok(Some(status)) = self.child.try_wait() {
-                self.status = Some(status);
+                self.status = Some(self.program_status(status));
             }
         }
         (lines, bytes)
@@ -325,22 +452,71 @@ impl Iut {
         Some(std::time::Duration::from_millis(ticks * 1000 / per_second))
     }
 
-    /// Kills the process, its group and (as init of its pid namespace) everything it
-    /// started, then reaps it; drains what it printed last.
+    /// The program's status, which the init wrote before it exited with `init`; the init's
+    /// own status if it wrote none (it was killed, or ended the case).
+    fn program_status(&mut self, init: ExitStatus) -> ExitStatus {
+        // The init wrote the line before it exited: it is in the pipe now.
+        match read_status(&mut self.status_pipe, Instant::now()) {
+            Some(line) => line
+                .strip_prefix('S')
+                .and_then(|raw| raw.parse::<i32>().ok())
+                .map(ExitStatus::from_raw)
+                .unwrap_or(init),
+            None => init,
+        }
+    }
+
+    /// Ends the case's processes and reaps the init; drains what the program printed last.
+    /// In a pid namespace, SIGKILL of the init ends every process in it; on the shared
+    /// network the init is asked (SIGTERM) to kill its descendants first, and killed with
+    /// its process group if it does not within a deadline.
     pub fn kill(&mut self) {
         if self.status.is_none() {
             let pid = self.child.id() as libc::pid_t;
-            // SAFETY: signalling our own child and its process group.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-                libc::kill(pid, libc::SIGKILL);
+            if self.pid_namespace {
+                // SAFETY: signalling our own child and its process group.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::kill(-pid, libc::SIGKILL);
+                }
+            } else {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                if !self.wait_exit(Instant::now() + INIT_END) {
+                    // SAFETY: as above.
+                    unsafe {
+                        libc::kill(-pid, libc::SIGKILL);
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
             }
             if let Ok(status) = self.child.wait() {
-                self.status = Some(status);
+                self.status = Some(self.program_status(status));
             }
         }
         self.stdin = None;
         self.drain_to_eof();
+    }
+
+    /// Waits until the init has exited, at most until `deadline`.
+    fn wait_exit(&self, deadline: Instant) -> bool {
+        let Some(fd) = &self.pidfd else {
+            return false;
+        };
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        // SAFETY: one valid pollfd.
+        unsafe {
+            libc::poll(
+                &mut p,
+                1,
+                left.as_millis().min(i32::MAX as u128) as libc::c_int,
+            ) > 0
+        }
     }
 
     /// After the process is gone, reads what is left in its pipes. In a pid namespace every
@@ -363,6 +539,109 @@ impl Iut {
 impl Drop for Iut {
     fn drop(&mut self) {
         self.kill();
+        if let Some((ticket, dir)) = self.workdir.take() {
+            crate::interrupt::release(&ticket, dir);
+        }
+    }
+}
+
+/// A pipe, both ends close-on-exec.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds, which we then own.
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
+}
+
+/// Reads one line from the init's status pipe, waiting until `deadline` for it.
+fn read_status(pipe: &mut std::fs::File, deadline: Instant) -> Option<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match pipe.read(&mut byte) {
+            Ok(0) => return None,
+            Ok(_) if byte[0] == b'\n' => return Some(String::from_utf8_lossy(&line).into_owned()),
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                let mut p = libc::pollfd {
+                    fd: pipe.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe {
+                    libc::poll(
+                        &mut p,
+                        1,
+                        left.as_millis().min(i32::MAX as u128) as libc::c_int,
+                    )
+                };
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// In the harness's user namespace (an ordinary user), a child loses its capabilities at
+/// `execve`; the init needs `CAP_SYS_ADMIN` there to mount and cap its processes, and
+/// `CAP_SETPCAP` to empty the program's bounding set, so they are passed on as ambient
+/// capabilities (the init clears them for the program).
+///
+/// # Safety
+/// Only syscalls: callable between fork and exec.
+unsafe fn keep_sys_admin() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const CAP_SETPCAP: usize = 8;
+    const CAP_SYS_ADMIN: usize = 21;
+    let mut header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    if libc::syscall(
+        libc::SYS_capget,
+        &mut header as *mut Header,
+        data.as_mut_ptr(),
+    ) != 0
+    {
+        return;
+    }
+    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
+        data[cap / 32].inheritable |= 1 << (cap % 32);
+    }
+    libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr());
+    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE,
+            cap as libc::c_ulong,
+            0,
+            0,
+        );
     }
 }
 
@@ -391,4 +670,34 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     // SAFETY: a non-negative return is an fd we now own.
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_simple_command_is_exec_ed() {
+        assert_eq!(
+            exec_if_simple("python3 server.py 8080"),
+            "exec python3 server.py 8080"
+        );
+        assert_eq!(
+            exec_if_simple("'/x y/sockcheck' reference echo1 server --addr 127.0.0.1:8080"),
+            "exec '/x y/sockcheck' reference echo1 server --addr 127.0.0.1:8080"
+        );
+        for unchanged in [
+            "cd sub; python3 s.py",
+            "python3 s.py && echo done",
+            "python3 s.py | tee log",
+            "python3 s.py > log",
+            "PORT=1 python3 s.py",
+            "if true; then python3 s.py; fi",
+            "exec python3 s.py",
+            "echo $(pwd)",
+            "",
+        ] {
+            assert_eq!(exec_if_simple(unchanged), unchanged);
+        }
+    }
 }

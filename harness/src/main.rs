@@ -4,8 +4,10 @@ use clap::{Parser, Subcommand};
 use sockcheck::batch::{self, CaseResult, Job};
 use sockcheck::catalog::Catalog;
 use sockcheck::engine::{Timing, Verdict};
+use sockcheck::init::Limits;
 use sockcheck::manifest::{self, Implementation};
 use sockcheck::report;
+use sockcheck::sandbox::{self, Policy};
 use sockcheck::script::Role;
 use sockcheck::workdir;
 use std::collections::BTreeMap;
@@ -80,6 +82,52 @@ struct RunArgs {
     /// Seconds an observation waits before it fails (1 to 600).
     #[arg(long, default_value_t = 5)]
     timeout: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Resource limits of the programs under test; the defaults are far above what a course's
+/// program needs.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// CPU seconds each process of the program may use.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().cpu_secs)]
+    limit_cpu: u64,
+    /// Address space of each process of the program, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_mib)]
+    limit_memory: u64,
+    /// Processes of one case at once (at least 300 in the namespace modes).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().processes)]
+    limit_processes: u64,
+    /// Largest file the program may write, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().file_mib)]
+    limit_file_size: u64,
+    /// Open files of each process of the program.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().open_files)]
+    limit_open_files: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Result<Limits, String> {
+        for (flag, value) in [
+            ("--limit-cpu", self.limit_cpu),
+            ("--limit-memory", self.limit_memory),
+            ("--limit-processes", self.limit_processes),
+            ("--limit-file-size", self.limit_file_size),
+            ("--limit-open-files", self.limit_open_files),
+        ] {
+            if value == 0 {
+                return Err(format!("{flag} must be at least 1"));
+            }
+        }
+        Ok(Limits {
+            cpu_secs: self.limit_cpu,
+            memory_mib: self.limit_memory,
+            processes: self.limit_processes,
+            file_mib: self.limit_file_size,
+            open_files: self.limit_open_files,
+        })
+    }
 }
 
 /// `--timeout`: 0 would fail every observation at once; beyond ten minutes a case looks
@@ -89,8 +137,22 @@ const TIMEOUT_SECS: RangeInclusive<u64> = 1..=600;
 const JOBS: RangeInclusive<usize> = 1..=64;
 
 fn main() -> ExitCode {
+    // The case's init: the harness's own binary, re-executed by every case (`init.rs`).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == sockcheck::init::SUBCOMMAND)
+    {
+        return ExitCode::from(sockcheck::init::main(&args[2..]).clamp(0, 255) as u8);
+    }
     let cli = Cli::parse();
     let out = Out::default();
+    if matches!(cli.command, Command::Run(_) | Command::Demo { .. }) {
+        // Before any thread: a user namespace can only be entered by a single-threaded
+        // process, and the interrupt signals must be blocked in every thread to come.
+        prepare_isolation();
+        watch_interrupts();
+    }
     match cli.command {
         // The reference's own command line: the suites run the reference through it.
         Command::Reference { args } => ExitCode::from(sockref::cli::main(args)),
@@ -108,6 +170,77 @@ fn main() -> ExitCode {
             Err(message) => refuse(&message),
         },
     }
+}
+
+/// The isolation the environment asks for and the privilege allows: chosen once, here.
+static ISOLATION: std::sync::OnceLock<(Policy, sandbox::Mode, Option<String>)> =
+    std::sync::OnceLock::new();
+
+/// Enters a user namespace where an ordinary user needs one for the namespaces, and
+/// decides the run's isolation mode.
+fn prepare_isolation() {
+    let mut policy = Policy::from_env();
+    let mut why_not = None;
+    // SAFETY: geteuid cannot fail.
+    if policy == Policy::Auto && unsafe { libc::geteuid() } != 0 {
+        if let Err(e) = sandbox::enter_user_namespace() {
+            why_not = Some(format!("no user namespace for an ordinary user ({e})"));
+        }
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        sockcheck::iut::set_init_program(exe);
+    }
+    let (mode, why) = match why_not {
+        Some(why) => (sandbox::Mode::Shared, Some(why)),
+        None => sandbox::detect(policy),
+    };
+    if mode == sandbox::Mode::Shared {
+        // Decided once: no case tries the namespaces again.
+        policy = Policy::Shared;
+    }
+    let _ = ISOLATION.set((policy, mode, why));
+}
+
+fn isolation() -> (Policy, sandbox::Mode, Option<String>) {
+    ISOLATION
+        .get()
+        .cloned()
+        .unwrap_or((Policy::Auto, sandbox::Mode::Namespaces, None))
+}
+
+/// SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken by one that ends every
+/// case's processes, removes every case's temp folder, and exits 128 + the signal (130 for
+/// SIGINT, 143 for SIGTERM).
+fn watch_interrupts() {
+    // SAFETY: building a sigset and blocking it in the (still single-threaded) process;
+    // threads spawned later inherit the mask, children get a clean one from std.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: sigwait on a set blocked in every thread.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            return;
+        }
+        sockcheck::interrupt::terminate();
+        let name = match sig {
+            libc::SIGINT => "SIGINT",
+            libc::SIGTERM => "SIGTERM",
+            _ => "SIGHUP",
+        };
+        let _ = writeln!(
+            io::stderr(),
+            "sockcheck: interrupted ({name}): every case's processes ended, temp folders removed"
+        );
+        std::process::exit(128 + sig);
+    });
 }
 
 /// A bad invocation: one line on stderr, exit status 2. A write error is ignored: a closed
@@ -192,6 +325,7 @@ fn demo(
                     command,
                     workdir: Some(cwd),
                     isolation: Default::default(),
+                    limits: Default::default(),
                 }),
             }
         }
@@ -205,7 +339,7 @@ fn demo(
         }
     };
     if let Some(spec) = job.spec.as_mut() {
-        spec.isolation = sockcheck::sandbox::Policy::from_env();
+        spec.isolation = isolation().0;
     }
     let result = batch::run_one(&job, &Timing::default());
     out.print(&sockcheck::demo::render(suite, &result, &demo.note));
@@ -256,6 +390,7 @@ fn check_options(args: &RunArgs) -> Result<(), String> {
             args.jobs
         ));
     }
+    args.limits.limits()?;
     for (flag, command) in [("--server", &args.server), ("--client", &args.client)] {
         if command.as_deref().is_some_and(|c| c.trim().is_empty()) {
             return Err(format!("{flag} is an empty command"));
@@ -380,13 +515,18 @@ fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
         observe: Duration::from_secs(args.timeout),
         ..Timing::default()
     };
-    // The one place the environment chooses the isolation: a container without namespaces
-    // asks for the shared network with SOCKCHECK_NO_NAMESPACES=1.
+    // The one place the environment chooses the isolation (`prepare_isolation`): a
+    // container without namespaces asks for the shared network with
+    // SOCKCHECK_NO_NAMESPACES=1.
+    let limits = args.limits.limits()?;
     let mut jobs = jobs;
-    let policy = sockcheck::sandbox::Policy::from_env();
+    let (policy, mode, why) = isolation();
     for spec in jobs.iter_mut().filter_map(|j| j.spec.as_mut()) {
         spec.isolation = policy;
+        spec.limits = limits;
     }
+    let info = report::IsolationInfo::new(mode, why);
+    out.line(&info.line());
     let started = Instant::now();
     let results = batch::run(&jobs, args.jobs, &timing, &|r: &CaseResult| {
         out.line(&report::case_line(r))
@@ -403,7 +543,7 @@ fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
     out.line("");
     out.line(&report::summary(&results, wall));
     if let Some((file, path)) = &mut json {
-        file.write_all((report::json(&results) + "\n").as_bytes())
+        file.write_all((report::json(&results, &info) + "\n").as_bytes())
             .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     }
     Ok(report::exit_code(&results) as u8)

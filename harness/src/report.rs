@@ -125,15 +125,47 @@ struct JsonResult<'a> {
     hint: Option<&'static str>,
     message: Option<&'a str>,
     deadlines: u32,
+    /// What each step observed (the flakiness check compares runs by it).
+    transcript: &'a [String],
+}
+
+/// How the run's cases were isolated, as said at its top.
+#[derive(Debug, Clone, Serialize)]
+pub struct IsolationInfo {
+    /// `namespaces`, `user-namespace` or `shared`.
+    pub mode: &'static str,
+    pub description: &'static str,
+    /// Why the isolation is weaker than namespaces, when it is.
+    pub why: Option<String>,
+}
+
+impl IsolationInfo {
+    pub fn new(mode: crate::sandbox::Mode, why: Option<String>) -> IsolationInfo {
+        IsolationInfo {
+            mode: mode.word(),
+            description: mode.describe(),
+            why,
+        }
+    }
+
+    /// The line at the top of a run.
+    pub fn line(&self) -> String {
+        match &self.why {
+            Some(why) => format!("isolation: {} ({why}): {}", self.mode, self.description),
+            None => format!("isolation: {}: {}", self.mode, self.description),
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    isolation: &'a IsolationInfo,
     results: Vec<JsonResult<'a>>,
 }
 
-pub fn json(results: &[CaseResult]) -> String {
+pub fn json(results: &[CaseResult], isolation: &IsolationInfo) -> String {
     let report = JsonReport {
+        isolation,
         results: results
             .iter()
             .map(|r| JsonResult {
@@ -145,6 +177,7 @@ pub fn json(results: &[CaseResult]) -> String {
                 hint: r.outcome.hint.map(|h| h.id()),
                 message: r.outcome.message.as_deref(),
                 deadlines: r.outcome.deadlines,
+                transcript: &r.outcome.transcript,
             })
             .collect(),
     };

@@ -11,18 +11,41 @@
 //! Where namespaces are unavailable (no privilege), cases share the host's loopback: cases
 //! on the same address then take a file lock on it and run one at a time.
 
+//! Isolation of one case: a network namespace of its own (a fresh loopback, so hard-coded
+//! `127.0.0.1:8080` servers never collide and leave no `TIME_WAIT` behind for the next case)
+//! and a pid namespace (the case's init, `init.rs`, is its pid 1: when the case ends,
+//! everything the program started dies with it, even a child that left its process group
+//! with `setsid`).
+//!
+//! Both are entered by the thread that runs the case, with `unshare`; its children inherit
+//! them, other threads keep theirs. A thread that unshared the pid namespace can spawn one
+//! child (the namespace's init) and no more threads, so the engine is single-threaded per
+//! case and spawns the init once.
+//!
+//! Three modes, chosen once per run ([`detect`]): as root, the namespaces directly; as an
+//! ordinary user, the same namespaces inside a user namespace that the whole harness
+//! enters at the start of `main` ([`enter_user_namespace`], while it is single-threaded,
+//! which the kernel requires); and, where neither works (a container without
+//! `CAP_SYS_ADMIN`), the host's loopback shared: cases on one address then take a lock in
+//! the user's runtime folder and run one at a time, a program already listening there is
+//! named before the case, and `TIME_WAIT` left on the address by an earlier case is
+//! cleared ([`purge_time_wait`]) so that a server without `SO_REUSEADDR` can bind again.
+
 use std::fs::File;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// How a case is isolated.
 #[derive(Debug)]
 pub enum Isolation {
     /// Private network and pid namespaces.
     Namespaces,
-    /// The host's network, serialised per address by a lock held until the case ends.
-    Shared { why: String, _lock: File },
+    /// The host's network, serialised per address by a lock held until the case ends;
+    /// with a note when something on the address could not be cleared.
+    Shared { _lock: File, note: Option<String> },
 }
 
 impl Isolation {
@@ -30,11 +53,11 @@ impl Isolation {
         matches!(self, Isolation::Namespaces)
     }
 
-    /// A sentence for the report when the case is not isolated.
+    /// A remark for the report about what the shared network left on the address.
     pub fn note(&self) -> Option<String> {
         match self {
             Isolation::Namespaces => None,
-            Isolation::Shared { why, .. } => Some(why.clone()),
+            Isolation::Shared { note, .. } => note.clone(),
         }
     }
 }
@@ -65,44 +88,353 @@ impl Policy {
     }
 }
 
+/// The isolation a run gets, said once at its top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Root: network, pid and mount namespaces per case.
+    Namespaces,
+    /// An ordinary user: the same namespaces, inside a user namespace of the harness.
+    UserNamespace,
+    /// No namespaces: the host's loopback, one case per address at a time.
+    Shared,
+}
+
+impl Mode {
+    /// The word reports and `--json` use.
+    pub fn word(self) -> &'static str {
+        match self {
+            Mode::Namespaces => "namespaces",
+            Mode::UserNamespace => "user-namespace",
+            Mode::Shared => "shared",
+        }
+    }
+
+    /// What the mode gives, in one sentence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mode::Namespaces => {
+                "each case in network, pid and mount namespaces of its own (as root): a private \
+                 loopback, every process of the case ends with it, the program sees the files \
+                 read-only except its folder and a private /tmp, with no capabilities"
+            }
+            Mode::UserNamespace => {
+                "each case in network, pid and mount namespaces of its own, inside an \
+                 unprivileged user namespace: a private loopback, every process of the case \
+                 ends with it, the program keeps your uid and sees the files read-only except \
+                 its folder and a private /tmp"
+            }
+            Mode::Shared => {
+                "NOT ISOLATED: no namespaces, so cases share this machine's loopback and run \
+                 one at a time per address; the program can write wherever you can, and its \
+                 processes are tracked as the descendants of the case's init"
+            }
+        }
+    }
+}
+
+/// Whether this process entered a user namespace of its own ([`enter_user_namespace`]).
+static IN_USER_NAMESPACE: AtomicBool = AtomicBool::new(false);
+
+pub fn in_user_namespace() -> bool {
+    IN_USER_NAMESPACE.load(Ordering::Relaxed)
+}
+
+/// For an ordinary user: moves the whole process into a new user namespace that maps the
+/// user's uid and gid to themselves, so that it holds the capabilities the per-case
+/// network and pid namespaces need, while the programs it starts keep the user's identity
+/// (and, not being uid 0 there, lose every capability at `execve`). Must be called while
+/// the process has one thread: the kernel refuses `CLONE_NEWUSER` to a multi-threaded one.
+pub fn enter_user_namespace() -> io::Result<()> {
+    // SAFETY: getuid/getgid cannot fail; unshare only changes this (single-threaded)
+    // process's user namespace.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // `setgroups` must be denied before an unprivileged process may write gid_map.
+    std::fs::write("/proc/self/setgroups", "deny")?;
+    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    IN_USER_NAMESPACE.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The mode a run gets under `policy`, with the reason when it is the shared network.
+/// Tries the namespaces in a throwaway thread (they die with it).
+pub fn detect(policy: Policy) -> (Mode, Option<String>) {
+    if policy == Policy::Shared {
+        return (
+            Mode::Shared,
+            Some(format!(
+                "{NO_NAMESPACES_ENV}=1 asked for the shared network"
+            )),
+        );
+    }
+    let probe = std::thread::spawn(|| {
+        // SAFETY: unshare only changes this thread's namespaces; the thread then ends.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWPID) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    })
+    .join();
+    match probe {
+        Ok(Ok(())) if in_user_namespace() => (Mode::UserNamespace, None),
+        Ok(Ok(())) => (Mode::Namespaces, None),
+        Ok(Err(e)) => (
+            Mode::Shared,
+            Some(format!("namespaces are not available here ({e})")),
+        ),
+        Err(_) => (Mode::Shared, Some("the namespace probe failed".into())),
+    }
+}
+
 /// Moves the calling thread into fresh network and pid namespaces with loopback up, or
 /// (where that is not allowed, or `policy` says so) takes the lock of `addr` on the shared
-/// network.
+/// network, refuses an address another program listens on, and clears the `TIME_WAIT`
+/// earlier cases left there.
 pub fn enter(addr: SocketAddr, policy: Policy) -> io::Result<Isolation> {
     if policy == Policy::Shared {
-        return shared(addr, "the shared network was asked for".to_string());
+        return shared(addr);
     }
     // SAFETY: unshare only changes this thread's namespaces.
     let rc = unsafe { libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWPID) };
     if rc != 0 {
-        let err = io::Error::last_os_error();
-        return shared(addr, format!("namespaces unavailable ({err})"));
+        return shared(addr);
     }
     loopback_up()?;
     Ok(Isolation::Namespaces)
 }
 
-fn shared(addr: SocketAddr, reason: String) -> io::Result<Isolation> {
-    let path = lock_path(addr);
+fn shared(addr: SocketAddr) -> io::Result<Isolation> {
+    let path = runtime_dir()?.join(lock_name(addr));
     let lock = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)?;
-    lock.lock()?;
-    Ok(Isolation::Shared {
-        why: format!(
-            "not isolated: {reason}; cases on `{addr}` ran one at a time (lock `{}`), and a \
-             process that left its process group could not be tracked",
-            path.display()
-        ),
-        _lock: lock,
+        .open(&path)
+        .map_err(|e| named(e, "cannot open the lock file", &path))?;
+    lock.lock()
+        .map_err(|e| named(e, "cannot lock the lock file", &path))?;
+    if let Some(holder) = foreign_listener(addr) {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "another program already listens on `{addr}` ({holder}), and without \
+                 namespaces the case would talk to it: stop it and run again"
+            ),
+        ));
+    }
+    if let Some(holder) = foreign_connection(addr) {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "another program holds a connection on `{addr}` ({holder}), so nothing \
+                 else can bind it without SO_REUSEADDR: stop it and run again"
+            ),
+        ));
+    }
+    purge_time_wait(addr);
+    let left = leftovers(addr, &proc_net_tcp());
+    let note = (!left.is_empty()).then(|| {
+        format!(
+            "{} closed connection(s) on `{addr}` could not be cleared (TIME_WAIT with \
+             net.ipv4.tcp_rfc1337=1, or their other end's port is taken again): a server \
+             without SO_REUSEADDR cannot bind it for up to a minute",
+            left.len()
+        )
+    });
+    Ok(Isolation::Shared { _lock: lock, note })
+}
+
+fn named(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} `{}`: {e}", path.display()))
+}
+
+fn lock_name(addr: SocketAddr) -> String {
+    format!("{}-{}.lock", addr.ip(), addr.port()).replace(':', "_")
+}
+
+/// The user's own folder for the locks: `$XDG_RUNTIME_DIR/sockcheck`, or
+/// `/tmp/sockcheck-UID`; created private, and refused (named) when it belongs to someone
+/// else, so that one user's locks never block or mislead another's run. Not `$TMPDIR`:
+/// every run of the user must find the same locks, whatever its TMPDIR.
+pub fn runtime_dir() -> io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(base) if base.is_absolute() && base.is_dir() => base.join("sockcheck"),
+        _ => PathBuf::from(format!("/tmp/sockcheck-{uid}")),
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(named(e, "cannot create the lock folder", &dir)),
+    }
+    let meta = std::fs::symlink_metadata(&dir)
+        .map_err(|e| named(e, "cannot read the lock folder", &dir))?;
+    if !meta.is_dir() || meta.uid() != uid {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the lock folder `{}` is not a folder of yours (uid {uid}): remove it or set \
+                 XDG_RUNTIME_DIR",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
+/// A program listening on `addr` in the calling thread's network namespace, described by
+/// its pid and command line where `/proc` shows them.
+pub fn foreign_listener(addr: SocketAddr) -> Option<String> {
+    let sockets = proc_net_tcp();
+    let found = sockets
+        .iter()
+        .find(|s| s.state == LISTEN && s.local.port() == addr.port() && same_ip(s.local, addr))?;
+    Some(match owner_of(found.inode) {
+        Some((pid, cmdline)) => format!("pid {pid}, `{cmdline}`"),
+        None => "a process this user cannot see".to_string(),
     })
 }
 
-fn lock_path(addr: SocketAddr) -> PathBuf {
-    let name = format!("sockcheck-{}-{}.lock", addr.ip(), addr.port()).replace(':', "_");
-    std::env::temp_dir().join(name)
+/// A connection on `addr` that a live process owns (the harness holds no socket between
+/// cases), described as [`foreign_listener`] does.
+fn foreign_connection(addr: SocketAddr) -> Option<String> {
+    let sockets = proc_net_tcp();
+    let found = sockets.iter().find(|s| {
+        s.state != LISTEN && s.inode != 0 && s.local.port() == addr.port() && same_ip(s.local, addr)
+    })?;
+    Some(match owner_of(found.inode) {
+        Some((pid, cmdline)) => format!("pid {pid}, `{cmdline}`, to `{}`", found.remote),
+        None => format!("a process this user cannot see, to `{}`", found.remote),
+    })
+}
+
+fn same_ip(local: SocketAddr, addr: SocketAddr) -> bool {
+    local.ip() == addr.ip() || local.ip().is_unspecified() || addr.ip().is_unspecified()
+}
+
+/// The pid and command line of the process holding socket `inode`.
+fn owner_of(inode: u64) -> Option<(u32, String)> {
+    if inode == 0 {
+        return None;
+    }
+    let target = format!("socket:[{inode}]");
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()) {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline)
+                    .trim_end_matches('\0')
+                    .replace('\0', " ");
+                return Some((pid, cmdline));
+            }
+        }
+    }
+    None
+}
+
+/// Clears what earlier connections left on `addr` on the shared network: `TIME_WAIT` (and
+/// orphaned `FIN_WAIT`/`LAST_ACK`/`CLOSING` sockets), which make a server that does not set
+/// `SO_REUSEADDR` fail with `Address already in use` for a minute.
+///
+/// How, without privilege: for each such socket, connect to it from its own remote address
+/// (both ends are on loopback, and that port is free again once its socket closed). The
+/// leftover answers the SYN with an ACK for the old connection, the new socket answers that
+/// ACK with a RST carrying exactly the sequence number the leftover expects, and Linux
+/// drops a `TIME_WAIT` on such a RST (RFC 1337's assassination, on unless
+/// `net.ipv4.tcp_rfc1337=1`). Nothing listens on `addr` by then (checked before), so the
+/// SYN never opens a connection. A leftover whose remote port is taken again is left alone.
+pub fn purge_time_wait(addr: SocketAddr) -> usize {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let before = leftovers(addr, &proc_net_tcp());
+    let mut probes = Vec::new();
+    for (local, remote) in &before {
+        let Ok(sock) = Socket::new(
+            Domain::for_address(*remote),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        ) else {
+            continue;
+        };
+        let bound = sock.set_reuse_address(true).is_ok()
+            && sock.bind(&SockAddr::from(*remote)).is_ok()
+            && sock.set_nonblocking(true).is_ok();
+        if bound {
+            // EINPROGRESS: the exchange happens on loopback, at once or nearly.
+            let _ = sock.connect(&SockAddr::from(*local));
+            probes.push(sock);
+        }
+    }
+    if probes.is_empty() {
+        return 0;
+    }
+    // The exchange is a few packets on loopback: wait for the leftovers to go, paced by the
+    // clock, and give up after a deadline (a leftover that stays only means a server
+    // without SO_REUSEADDR may fail to bind, as it would without sockcheck).
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let left = leftovers(addr, &proc_net_tcp());
+        if !left.iter().any(|l| before.contains(l)) || Instant::now() >= deadline {
+            drop(probes);
+            return before.len() - left.iter().filter(|l| before.contains(l)).count();
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The orphaned sockets on `addr` that keep it bound, as (local, remote).
+fn leftovers(addr: SocketAddr, sockets: &[ProcSocket]) -> Vec<(SocketAddr, SocketAddr)> {
+    sockets
+        .iter()
+        .filter(|s| {
+            LEFTOVER_STATES.contains(&s.state)
+                && s.inode == 0
+                && s.local.port() == addr.port()
+                && same_ip(s.local, addr)
+                && s.remote.ip().is_loopback()
+        })
+        .map(|s| (s.local, s.remote))
+        .collect()
+}
+
+const LISTEN: u8 = 0x0A;
+/// TIME_WAIT, FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK: states that keep the local port bound.
+const LEFTOVER_STATES: [u8; 5] = [0x06, 0x04, 0x05, 0x0B, 0x09];
+
+/// One line of `/proc/net/tcp{,6}`.
+#[derive(Debug, Clone, PartialEq)]
+struct ProcSocket {
+    local: SocketAddr,
+    remote: SocketAddr,
+    state: u8,
+    inode: u64,
+}
+
+fn proc_net_tcp() -> Vec<ProcSocket> {
+    let mut found = Vec::new();
+    for (file, v6) in [
+        ("/proc/thread-self/net/tcp", false),
+        ("/proc/thread-self/net/tcp6", true),
+    ] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            found.extend(parse_proc_net(&text, v6));
+        }
+    }
+    found
 }
 
 /// Raises `lo` in the current network namespace (a new one starts with it down).
@@ -135,20 +467,15 @@ fn loopback_up() -> io::Result<()> {
 /// The TCP sockets listening in the calling thread's network namespace (in a private
 /// namespace: exactly the implementation's).
 pub fn tcp_listeners() -> Vec<SocketAddr> {
-    let mut found = Vec::new();
-    for (file, v6) in [
-        ("/proc/thread-self/net/tcp", false),
-        ("/proc/thread-self/net/tcp6", true),
-    ] {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            found.extend(parse_proc_net(&text, v6, "0A"));
-        }
-    }
-    found
+    proc_net_tcp()
+        .into_iter()
+        .filter(|s| s.state == LISTEN)
+        .map(|s| s.local)
+        .collect()
 }
 
-/// The UDP sockets bound in the calling thread's network namespace (`/proc/net/udp{,6}`
-/// lists them in state 07), whatever their address.
+/// The UDP sockets bound in the calling thread's network namespace (`/proc/net/udp{,6}`),
+/// whatever their address.
 pub fn udp_sockets() -> Vec<SocketAddr> {
     let mut found = Vec::new();
     for (file, v6) in [
@@ -156,7 +483,8 @@ pub fn udp_sockets() -> Vec<SocketAddr> {
         ("/proc/thread-self/net/udp6", true),
     ] {
         if let Ok(text) = std::fs::read_to_string(file) {
-            found.extend(parse_proc_net(&text, v6, "07"));
+            // Every state: a socket that connect()ed shows as established, not as 07.
+            found.extend(parse_proc_net(&text, v6).into_iter().map(|s| s.local));
         }
     }
     found
@@ -177,32 +505,37 @@ fn parse_udp_no_ports(text: &str) -> Option<u64> {
     values.split_whitespace().nth(column)?.parse().ok()
 }
 
-/// Parses `/proc/net/tcp{,6}` and keeps the local addresses of sockets in `state` (hex).
-fn parse_proc_net(text: &str, v6: bool, state: &str) -> Vec<SocketAddr> {
+/// Parses `/proc/net/tcp{,6}`.
+fn parse_proc_net(text: &str, v6: bool) -> Vec<ProcSocket> {
+    let addr = |field: &str| -> Option<SocketAddr> {
+        let (ip, port) = field.split_once(':')?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        let ip = if v6 {
+            let mut octets = [0u8; 16];
+            for (word, chunk) in octets.chunks_mut(4).enumerate() {
+                let w = u32::from_str_radix(ip.get(word * 8..word * 8 + 8)?, 16).ok()?;
+                chunk.copy_from_slice(&w.to_le_bytes());
+            }
+            let v6 = Ipv6Addr::from(octets);
+            v6.to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6))
+        } else {
+            let w = u32::from_str_radix(ip, 16).ok()?;
+            IpAddr::V4(Ipv4Addr::from(w.to_le_bytes()))
+        };
+        Some(SocketAddr::new(ip, port))
+    };
     text.lines()
         .skip(1)
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.get(3) != Some(&state) {
-                return None;
-            }
-            let (ip, port) = fields.get(1)?.split_once(':')?;
-            let port = u16::from_str_radix(port, 16).ok()?;
-            let ip = if v6 {
-                let mut octets = [0u8; 16];
-                for (word, chunk) in octets.chunks_mut(4).enumerate() {
-                    let w = u32::from_str_radix(ip.get(word * 8..word * 8 + 8)?, 16).ok()?;
-                    chunk.copy_from_slice(&w.to_le_bytes());
-                }
-                let v6 = Ipv6Addr::from(octets);
-                v6.to_ipv4_mapped()
-                    .map(IpAddr::V4)
-                    .unwrap_or(IpAddr::V6(v6))
-            } else {
-                let w = u32::from_str_radix(ip, 16).ok()?;
-                IpAddr::V4(Ipv4Addr::from(w.to_le_bytes()))
-            };
-            Some(SocketAddr::new(ip, port))
+            Some(ProcSocket {
+                local: addr(fields.get(1)?)?,
+                remote: addr(fields.get(2)?)?,
+                state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
+                inode: fields.get(9).and_then(|i| i.parse().ok()).unwrap_or(0),
+            })
         })
         .collect()
 }
@@ -225,14 +558,21 @@ mod tests {
         let v4 = "  sl  local_address rem_address   st tx_queue rx_queue\n\
    0: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0 \n\
    1: 0100007F:1F90 0100007F:A000 01 00000000:00000000 00:00000000 00000000     0 \n";
+        let parsed = parse_proc_net(v4, false);
+        assert_eq!(parsed.len(), 2);
         assert_eq!(
-            parse_proc_net(v4, false, "0A"),
-            ["127.0.0.1:8081".parse::<SocketAddr>().unwrap()]
+            parsed[0].local,
+            "127.0.0.1:8081".parse::<SocketAddr>().unwrap()
         );
+        assert_eq!(parsed[0].state, LISTEN);
+        assert_eq!(
+            parsed[1].remote,
+            "127.0.0.1:40960".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(parsed[1].state, 1);
         let v6 = "  sl  local_address\n   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 0\n";
-        assert_eq!(
-            parse_proc_net(v6, true, "0A"),
-            ["[::]:8080".parse::<SocketAddr>().unwrap()]
-        );
+        let parsed = parse_proc_net(v6, true);
+        assert_eq!(parsed[0].local, "[::]:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(parsed[0].state, LISTEN);
     }
 }

@@ -255,6 +255,8 @@ pub struct Session {
     pub trace: Trace,
     /// How many waits ran into their deadline (a passing run reaches none).
     pub deadlines: u32,
+    /// The case runs in namespaces of its own (its init is their pid 1).
+    pub private: bool,
 }
 
 /// Longest single poll when the kernel gives no pidfd to wait on the exit.
@@ -275,12 +277,13 @@ impl Session {
             no_ports_seen: crate::sandbox::udp_no_ports().unwrap_or(0),
             trace: Trace::new(),
             deadlines: 0,
+            private: false,
         }
     }
 
     /// Starts the program; what it prints goes to `printed`.
     pub fn spawn(&mut self, spec: &IutSpec, printed: Printed) -> io::Result<()> {
-        let mut iut = Iut::spawn(spec, self.addr, printed)?;
+        let mut iut = Iut::spawn(spec, self.addr, printed, self.private)?;
         // Datagram sockets bound before the program started: their ports are redacted too.
         for sock in &self.socks {
             iut.out.add_port(sock.port());

@@ -18,6 +18,7 @@ fn run_inline(program: &str, text: &str, mode: &Mode) -> engine::Outcome {
         command: reference_command(&common::sockcheck_exe(), &suite.info, case.role),
         workdir: None,
         isolation: Default::default(),
+        limits: Default::default(),
     };
     engine::run(&case, &suite.info, &spec, mode, &Timing::default())
 }
@@ -150,6 +151,7 @@ fn a_courses_words_reach_the_cases_and_the_reference() {
         command: reference_command(&common::sockcheck_exe(), info, case.role),
         workdir: None,
         isolation: Default::default(),
+        limits: Default::default(),
     };
     let mode = Mode::Check(fixture);
     let renamed = engine::run(case, &info, &spec(&info), &mode, &Timing::default());

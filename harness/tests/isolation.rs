@@ -1,6 +1,8 @@
 //! What the harness promises about the processes it runs: nothing they start outlives the
-//! case (not even a `setsid` grandchild), endless output neither blocks nor swells the
-//! harness, and without namespaces cases still run (serialised per address).
+//! case (not even a `setsid` grandchild or a double-forked daemon, with or without
+//! namespaces), endless output neither blocks nor swells the harness, and without
+//! namespaces cases still run (serialised per address), a program already listening on
+//! the address is named, and no `TIME_WAIT` keeps the next server from binding.
 
 mod common;
 
@@ -26,22 +28,6 @@ fn echo1_case(
         .clone();
     let fixture = suite.fixtures.get(name).expect("fixture").clone();
     (case, suite.info.clone(), Mode::Check(fixture))
-}
-
-fn processes_with(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(marker) && !cmdline.contains("cargo") {
-                found.push(format!(
-                    "{}: {cmdline}",
-                    entry.file_name().to_string_lossy()
-                ));
-            }
-        }
-    }
-    found
 }
 
 fn quick() -> Timing {
@@ -71,9 +57,10 @@ fn a_hanging_program_and_its_setsid_grandchild_are_gone_after_the_case() {
         command: format!("python3 hang.py # {marker}"),
         workdir: Some(dir.path().to_path_buf()),
         isolation: Default::default(),
+        limits: Default::default(),
     };
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
-    assert_eq!(processes_with(&marker), Vec::<String>::new());
+    assert_eq!(common::processes_with(&marker), Vec::<String>::new());
     assert_eq!(outcome.verdict, Verdict::Fail, "{:?}", outcome.message);
     assert!(
         outcome.deadlines >= 1,
@@ -118,6 +105,7 @@ fn output_of_any_size_is_seen_in_full_and_neither_blocks_nor_swells_the_harness(
         command: "python3 loud.py".into(),
         workdir: Some(dir.path().to_path_buf()),
         isolation: Default::default(),
+        limits: Default::default(),
     };
     let timing = Timing {
         connect: Duration::from_secs(60),
@@ -147,6 +135,7 @@ fn without_namespaces_cases_still_run_one_at_a_time_per_address() {
         command: reference_command(&common::sockcheck_exe(), &info, case.role),
         workdir: None,
         isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
     };
     // Two at once on the same address: the lock makes them take turns, both pass.
     let runs: Vec<_> = std::thread::scope(|scope| {
@@ -160,10 +149,154 @@ fn without_namespaces_cases_still_run_one_at_a_time_per_address() {
     });
     for outcome in runs {
         assert_eq!(outcome.verdict, Verdict::Pass, "{:?}", outcome.message);
-        assert!(
-            outcome.notes.iter().any(|n| n.contains("not isolated")),
-            "{:?}",
-            outcome.notes
+    }
+}
+
+/// A program that starts a `setsid` grandchild and a double-forked daemon, then never
+/// listens; every process it starts carries `marker` in its command line.
+fn escaping_program(dir: &std::path::Path, marker: &str) {
+    std::fs::write(
+        dir.join("escape.py"),
+        format!(
+            "import os, subprocess, time\n\
+             subprocess.Popen(['sh', '-c', 'sleep 600; : {marker}'], start_new_session=True)\n\
+             if os.fork() == 0:\n\
+             \x20   os.setsid()\n\
+             \x20   if os.fork() == 0:\n\
+             \x20       os.execvp('sh', ['sh', '-c', 'sleep 600; : {marker}'])\n\
+             \x20   os._exit(0)\n\
+             time.sleep(600)\n"
+        ),
+    )
+    .expect("write");
+}
+
+#[test]
+fn without_namespaces_setsid_and_double_forked_children_end_with_the_case() {
+    let marker = format!("sockcheck-shared-escape-{}", std::process::id());
+    let dir = tempfile::tempdir().expect("temp dir");
+    escaping_program(dir.path(), &marker);
+    let (case, mut info, mode) = echo1_case("server-upper");
+    info.addr = free_addr();
+    let spec = IutSpec {
+        command: format!("python3 escape.py # {marker}"),
+        workdir: Some(dir.path().to_path_buf()),
+        isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
+    };
+    let outcome = engine::run(&case, &info, &spec, &mode, &quick());
+    assert_eq!(outcome.verdict, Verdict::Fail, "{:?}", outcome.message);
+    assert_eq!(common::processes_with(&marker), Vec::<String>::new());
+}
+
+#[test]
+fn in_namespaces_the_program_is_not_pid_1_and_its_default_signal_actions_work() {
+    // A program that sends itself SIGTERM dies of it, as it would outside: as pid 1 of its
+    // namespace it would have ignored it.
+    let (case, info, mode) = echo1_case("server-upper");
+    let spec = IutSpec {
+        command: "echo $$ >&2; kill -TERM $$; sleep 5".into(),
+        workdir: None,
+        isolation: Default::default(),
+        limits: Default::default(),
+    };
+    let outcome = engine::run(&case, &info, &spec, &mode, &quick());
+    assert_eq!(outcome.verdict, Verdict::Fail, "{:?}", outcome.message);
+    assert_eq!(outcome.stderr_tail.trim(), "2", "the program is pid 2");
+    assert!(
+        outcome
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("status signal 15"),
+        "{:?}",
+        outcome.message
+    );
+}
+
+/// A loopback address nothing listens on now.
+fn free_addr() -> std::net::SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    probe.local_addr().expect("an address")
+}
+
+#[test]
+fn without_namespaces_a_program_already_listening_on_the_address_is_named() {
+    let (case, mut info, mode) = echo1_case("server-upper");
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    info.addr = squatter.local_addr().expect("an address");
+    let spec = IutSpec {
+        command: reference_command(&common::sockcheck_exe(), &info, case.role),
+        workdir: None,
+        isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
+    };
+    let outcome = engine::run(&case, &info, &spec, &mode, &quick());
+    assert_eq!(outcome.verdict, Verdict::Error, "{:?}", outcome.message);
+    let message = outcome.message.unwrap_or_default();
+    assert!(
+        message.contains(&format!("already listens on `{}`", info.addr))
+            && message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
+}
+
+#[test]
+fn without_namespaces_a_server_without_reuseaddr_binds_again_after_a_case_it_closed_first() {
+    // echo1's server closes first, so its side of the connection goes to TIME_WAIT; a
+    // second run binds the same port without SO_REUSEADDR, which fails unless the harness
+    // cleared it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("server.py"),
+        "import socket, sys\n\
+         s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(5)\n\
+         c, _ = s.accept(); d = c.recv(1024); print(d.decode()); c.send(d.upper())\n\
+         c.close(); s.close()\n",
+    )
+    .expect("write");
+    let (case, mut info, mode) = echo1_case("server-upper");
+    info.addr = free_addr();
+    let spec = IutSpec {
+        command: "python3 server.py {port}".into(),
+        workdir: Some(dir.path().to_path_buf()),
+        isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
+    };
+    for run in 1..=3 {
+        let outcome = engine::run(&case, &info, &spec, &mode, &Timing::default());
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Pass,
+            "run {run}: {:?}\n{}",
+            outcome.message,
+            outcome.stderr_tail
         );
     }
+}
+
+#[test]
+fn without_namespaces_a_connection_another_program_holds_on_the_address_is_named() {
+    // A connection accepted on the address, its listener gone: no listener to see, but a
+    // server without SO_REUSEADDR could not bind there.
+    let (case, mut info, mode) = echo1_case("server-upper");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    info.addr = listener.local_addr().expect("an address");
+    let _client = std::net::TcpStream::connect(info.addr).expect("connects");
+    let (_held, _) = listener.accept().expect("accepts");
+    drop(listener);
+    let spec = IutSpec {
+        command: reference_command(&common::sockcheck_exe(), &info, case.role),
+        workdir: None,
+        isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
+    };
+    let outcome = engine::run(&case, &info, &spec, &mode, &quick());
+    assert_eq!(outcome.verdict, Verdict::Error, "{:?}", outcome.message);
+    let message = outcome.message.unwrap_or_default();
+    assert!(
+        message.contains(&format!("holds a connection on `{}`", info.addr))
+            && message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
 }

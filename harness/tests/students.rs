@@ -11,7 +11,15 @@
 //! [echo2.server.cases]    # every case that does not pass; every other case must pass
 //! server-half-close = { verdict = "fail", hint = "eof-loop" }
 //! server-close = { verdict = "fail" }     # no hint: none may be given
+//! [sample]                # optional
+//! max_seconds = 15        # no case may take longer (the hostile samples bound each)
+//! modes = ["namespaces", "shared"]        # default: namespaces (where the machine has them)
+//! untouched = ["~/escape"]                # paths it must not write (with namespaces)
+//! limit_processes = 300                   # --limit-processes for its cases
 //! ```
+//!
+//! In every mode, no process a sample started may be left once its cases are over: each
+//! carries a marker in its environment, and `/proc` is searched for it.
 
 mod common;
 
@@ -20,6 +28,7 @@ use serde::Deserialize;
 use sockcheck::batch::{self, CaseResult};
 use sockcheck::engine::{Timing, Verdict};
 use sockcheck::manifest;
+use sockcheck::sandbox::{Mode, Policy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -47,6 +56,35 @@ struct CaseExpectation {
 
 /// program -> role -> expectation, as `expect.toml` is laid out.
 type Expectations = BTreeMap<String, BTreeMap<String, RoleExpectation>>;
+
+/// The optional `[sample]` table: how long a case may take, in which modes the sample
+/// runs, and what it must not have written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SampleExpectation {
+    /// No case may take longer (its own time, not the wait for the address's lock).
+    max_seconds: Option<f64>,
+    /// `namespaces` (the default: the namespaces where the machine has them, the shared
+    /// network otherwise) and `shared` (forced, as SOCKCHECK_NO_NAMESPACES=1).
+    #[serde(default)]
+    modes: Vec<String>,
+    /// Paths that must not exist after a run with namespaces (`~/` is the home folder,
+    /// `$TMPDIR/` the temp folder, which holds the case's folder); removed after every run.
+    #[serde(default)]
+    untouched: Vec<String>,
+    /// `--limit-processes` for its cases, where the default would make it slow.
+    limit_processes: Option<u64>,
+}
+
+fn expand_path(path: &str) -> PathBuf {
+    if let Some(rest) = path.strip_prefix("~/") {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(rest)
+    } else if let Some(rest) = path.strip_prefix("$TMPDIR/") {
+        std::env::temp_dir().join(rest)
+    } else {
+        PathBuf::from(path)
+    }
+}
 
 const VERDICTS: [Verdict; 5] = [
     Verdict::Pass,
@@ -165,7 +203,12 @@ fn sample_gets_its_verdicts(
         manifest::load(&manifest_path, &catalog.ids()).expect("the sample's manifest is valid");
     let expect_text =
         std::fs::read_to_string(dir.join("expect.toml")).expect("expect.toml beside the manifest");
-    let expected: Expectations = toml::from_str(&expect_text).expect("expect.toml parses");
+    let mut table: toml::Table = toml::from_str(&expect_text).expect("expect.toml parses");
+    let sample: SampleExpectation = table
+        .remove("sample")
+        .map(|t| t.try_into().expect("[sample] parses"))
+        .unwrap_or_default();
+    let expected: Expectations = table.try_into().expect("expect.toml parses");
 
     let problems = check_expectations(&expected);
     assert!(
@@ -196,11 +239,65 @@ fn sample_gets_its_verdicts(
         dir.display()
     );
 
-    let jobs = batch::plan_implementations(&catalog, &impls, Some(&dir));
-    let results = batch::run(&jobs, 8, &Timing::default(), &|_| {});
+    // Every process a sample starts inherits this marker: none may be left after a run.
+    let marker = format!("sockcheck-sample-{}", std::process::id());
+    std::env::set_var("SOCKCHECK_SAMPLE_MARKER", &marker);
+    let modes = if sample.modes.is_empty() {
+        vec!["namespaces".to_string()]
+    } else {
+        sample.modes.clone()
+    };
+    for mode in &modes {
+        let policy = match mode.as_str() {
+            "namespaces" => Policy::Auto,
+            "shared" => Policy::Shared,
+            other => panic!("{}: unknown mode `{other}`", dir.display()),
+        };
+        let untouched: Vec<PathBuf> = sample.untouched.iter().map(|p| expand_path(p)).collect();
+        for path in &untouched {
+            let _ = std::fs::remove_file(path);
+        }
+        let mut jobs = batch::plan_implementations(&catalog, &impls, Some(&dir));
+        for spec in jobs.iter_mut().filter_map(|j| j.spec.as_mut()) {
+            spec.isolation = policy;
+            if let Some(n) = sample.limit_processes {
+                spec.limits.processes = n;
+            }
+        }
+        let results = batch::run(&jobs, 8, &Timing::default(), &|_| {});
+        let left = common::processes_with(&marker);
+        let written: Vec<&PathBuf> = untouched.iter().filter(|p| p.exists()).collect();
+        let written = format!("{written:?}");
+        for path in &untouched {
+            let _ = std::fs::remove_file(path);
+        }
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "{} ({mode}): processes of the sample outlived its cases",
+            dir.display()
+        );
+        if policy == Policy::Auto && sockcheck::sandbox::detect(policy).0 != Mode::Shared {
+            assert_eq!(
+                written,
+                "[]",
+                "{} ({mode}): the program wrote outside its folder",
+                dir.display()
+            );
+        }
+        check_results(&dir, mode, &expected, &sample, &results);
+    }
+}
 
+fn check_results(
+    dir: &std::path::Path,
+    mode: &str,
+    expected: &Expectations,
+    sample: &SampleExpectation,
+    results: &[CaseResult],
+) {
     let mut problems = Vec::new();
-    for (program, roles) in &expected {
+    for (program, roles) in expected {
         for (role, want) in roles {
             let of_role: Vec<&CaseResult> = results
                 .iter()
@@ -210,6 +307,17 @@ fn sample_gets_its_verdicts(
             problems.extend(check_role(program, role, want, &of_role));
         }
     }
+    if let Some(max) = sample.max_seconds {
+        for r in results {
+            let took = r.outcome.duration.as_secs_f64();
+            if took > max {
+                problems.push(format!(
+                    "{} {} {}: took {took:.1}s, more than the {max}s the sample allows",
+                    r.program, r.role, r.case
+                ));
+            }
+        }
+    }
     let report: String = results
         .iter()
         .filter(|r| !matches!(r.outcome.verdict, Verdict::Pass | Verdict::Skipped))
@@ -217,7 +325,7 @@ fn sample_gets_its_verdicts(
         .collect();
     assert!(
         problems.is_empty(),
-        "{}: the results differ from expect.toml:\n{}\n\nreport of the cases that did not pass:\n{report}",
+        "{} ({mode}): the results differ from expect.toml:\n{}\n\nreport of the cases that did not pass:\n{report}",
         dir.display(),
         problems.join("\n")
     );

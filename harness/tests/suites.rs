@@ -33,6 +33,7 @@ fn reference_passes(#[files("../suites/*/*.case")] path: PathBuf) {
         command: reference_command(&common::sockcheck_exe(), &suite.info, case.role),
         workdir: None,
         isolation: Default::default(),
+        limits: Default::default(),
     };
     let record = std::env::var_os("SOCKCHECK_RECORD").is_some_and(|v| v == "1");
     let mode = match suite.fixtures.get(&name) {

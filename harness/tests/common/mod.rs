@@ -10,7 +10,9 @@ pub fn root() -> PathBuf {
 }
 
 /// The suites and fixtures as they are in the checkout (not as embedded at build time).
+/// Also points the library at the `sockcheck` binary, whose `__init` every case runs.
 pub fn catalog() -> Catalog {
+    sockcheck::iut::set_init_program(sockcheck_exe());
     let root = root();
     Catalog::from_dirs(&root.join("suites"), &root.join("fixtures")).expect("the suites parse")
 }
@@ -18,4 +20,45 @@ pub fn catalog() -> Catalog {
 /// The sockcheck binary built for these tests, which carries the reference implementation.
 pub fn sockcheck_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sockcheck"))
+}
+
+/// The processes whose command line or environment holds `marker`, as `pid: cmdline`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.parse::<u32>().is_err() || name == std::process::id().to_string() {
+            continue;
+        }
+        let read = |file: &str| {
+            std::fs::read(entry.path().join(file))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default()
+        };
+        let cmdline = read("cmdline");
+        if cmdline.contains("cargo") || cmdline.contains("nextest") {
+            continue;
+        }
+        if cmdline.contains(marker) || read("environ").contains(marker) {
+            found.push(format!("{name}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Waits until `check` holds, at most `within`; whether it did.
+pub fn eventually(within: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        // Polling /proc: there is no event to wait on for another process's children.
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(100));
+    }
 }

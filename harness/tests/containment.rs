@@ -1,0 +1,232 @@
+//! Containment as the command line gives it, in every mode this machine allows (as root:
+//! the namespaces, an ordinary user's user namespace through `setpriv`, the fallback): the mode
+//! said at the top of the run and in `--json`; an interrupt (SIGINT, SIGTERM) ends every
+//! process of the case and removes its temp folder, then exits 130 or 143; a SIGKILL of
+//! sockcheck mid-case leaves no process and no temp folder of the case; the README's main
+//! command passes.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A mode to test, and how to get it.
+#[derive(Clone, Copy)]
+struct Mode {
+    name: &'static str,
+    /// SOCKCHECK_NO_NAMESPACES=1.
+    shared: bool,
+    /// Run as `nobody` (uid 65534), through setpriv.
+    nobody: bool,
+}
+
+/// The modes this machine allows: the fallback always; as root, the namespaces, and the
+/// user namespace of an ordinary user where `setpriv` and user namespaces are there.
+fn modes() -> Vec<Mode> {
+    let mut modes = vec![Mode {
+        name: "shared",
+        shared: true,
+        nobody: false,
+    }];
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        modes.push(Mode {
+            name: "namespaces",
+            shared: false,
+            nobody: false,
+        });
+        let setpriv = Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if setpriv {
+            modes.push(Mode {
+                name: "user-namespace",
+                shared: false,
+                nobody: true,
+            });
+        }
+    }
+    modes
+}
+
+/// `sockcheck` in `mode`; the folders it uses must be open to `nobody` (see [`open_to_all`]).
+fn sockcheck_in(mode: Mode) -> Command {
+    let mut command = if mode.nobody {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(common::sockcheck_exe())
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env_remove("XDG_RUNTIME_DIR");
+        c
+    } else {
+        Command::new(common::sockcheck_exe())
+    };
+    if mode.shared {
+        command.env("SOCKCHECK_NO_NAMESPACES", "1");
+    } else {
+        command.env_remove("SOCKCHECK_NO_NAMESPACES");
+    }
+    command
+}
+
+/// A temp folder anyone may use (so that `nobody` can read and write it).
+fn open_to_all() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    dir
+}
+
+/// A folder with `hang.py`: it starts a `setsid` grandchild and a double-forked daemon,
+/// then sleeps without listening. Every process carries `marker` in its environment.
+fn hanging_program() -> tempfile::TempDir {
+    let dir = open_to_all();
+    std::fs::write(
+        dir.path().join("hang.py"),
+        "import os, subprocess, time\n\
+         subprocess.Popen(['sleep', '600'], start_new_session=True)\n\
+         if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        os.execvp('sleep', ['sleep', '600'])\n    os._exit(0)\n\
+         time.sleep(600)\n",
+    )
+    .expect("write");
+    dir
+}
+
+/// Starts `sockcheck run echo1 --server "python3 hang.py"` in `dir` with `tmp` as TMPDIR,
+/// and waits until the program and its two escapees run.
+fn start_hanging(dir: &Path, tmp: &Path, mode: Mode, marker: &str) -> Child {
+    let mut command = sockcheck_in(mode);
+    command
+        .args(["run", "echo1", "--jobs", "1", "--server", "python3 hang.py"])
+        .current_dir(dir)
+        .env("TMPDIR", tmp)
+        .env("SOCKCHECK_TEST_MARKER", marker)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().expect("starts");
+    let started = common::eventually(Duration::from_secs(20), || {
+        common::processes_with(marker)
+            .iter()
+            .filter(|p| p.contains("sleep 600"))
+            .count()
+            >= 2
+    });
+    assert!(
+        started,
+        "the program's escapees never ran: {:?}",
+        common::processes_with(marker)
+    );
+    child
+}
+
+fn case_folders(tmp: &Path) -> Vec<String> {
+    std::fs::read_dir(tmp)
+        .expect("read TMPDIR")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("sockcheck-iut-"))
+        .collect()
+}
+
+#[test]
+fn an_interrupt_ends_every_process_of_the_case_removes_its_folder_and_exits_128_plus_the_signal() {
+    for mode in modes() {
+        let name = mode.name;
+        for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+            let marker = format!("sockcheck-interrupt-{}-{name}-{signal}", std::process::id());
+            let dir = hanging_program();
+            let tmp = open_to_all();
+            let mut child = start_hanging(dir.path(), tmp.path(), mode, &marker);
+            assert!(!case_folders(tmp.path()).is_empty(), "{name}: a case runs");
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+            let status = child.wait().expect("waits");
+            assert_eq!(status.code(), Some(code), "{name}, signal {signal}");
+            // The harness waited for the case's processes before it exited.
+            assert_eq!(
+                common::processes_with(&marker),
+                Vec::<String>::new(),
+                "{name}, signal {signal}"
+            );
+            assert_eq!(
+                case_folders(tmp.path()),
+                Vec::<String>::new(),
+                "{name}, signal {signal}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_sigkill_of_sockcheck_mid_case_leaves_no_process_and_no_folder_of_the_case() {
+    for mode in modes() {
+        let name = mode.name;
+        let marker = format!("sockcheck-sigkill-{}-{name}", std::process::id());
+        let dir = hanging_program();
+        let tmp = open_to_all();
+        let mut child = start_hanging(dir.path(), tmp.path(), mode, &marker);
+        child.kill().expect("SIGKILL");
+        child.wait().expect("waits");
+        // The kernel tells each case's init (PR_SET_PDEATHSIG) and the init ends the rest
+        // and removes the case's folder: that takes a moment after sockcheck is gone.
+        let gone = common::eventually(Duration::from_secs(10), || {
+            common::processes_with(&marker).is_empty()
+        });
+        assert!(gone, "{name}: {:?}", common::processes_with(&marker));
+        let removed = common::eventually(Duration::from_secs(10), || {
+            case_folders(tmp.path()).is_empty()
+        });
+        assert!(removed, "{name}: {:?}", case_folders(tmp.path()));
+    }
+}
+
+#[test]
+fn the_isolation_mode_is_said_at_the_top_of_the_run_and_in_the_json() {
+    for mode in modes() {
+        let name = mode.name;
+        let tmp = open_to_all();
+        let json = tmp.path().join("out.json");
+        let out = sockcheck_in(mode)
+            .args(["run", "echo1", "--json"])
+            .arg(&json)
+            .current_dir(tmp.path())
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("isolation: {name}")),
+            "{name}: {first}"
+        );
+        if mode.shared {
+            assert!(first.contains("NOT ISOLATED"), "{first}");
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("JSON");
+        assert_eq!(report["isolation"]["mode"], name);
+    }
+}
+
+#[test]
+fn the_readme_main_command_passes_in_every_mode() {
+    for mode in modes() {
+        let tmp = open_to_all();
+        let out = sockcheck_in(mode)
+            .arg("run")
+            .current_dir(tmp.path())
+            .env("HOME", tmp.path())
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {text}{}",
+            mode.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
