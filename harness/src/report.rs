@@ -9,14 +9,19 @@ use std::time::Duration;
 
 /// The one line printed for a case as soon as it finishes.
 pub fn case_line(r: &CaseResult) -> String {
-    format!(
+    let line = format!(
         "{:<10} {:<13} {:<6} {:<28} {:>6.2}s",
         r.outcome.verdict.word().to_uppercase(),
         r.program,
         r.role.to_string(),
         r.case,
         r.outcome.duration.as_secs_f64()
-    )
+    );
+    // A skipped case gets no details below: its reason goes on its line.
+    match (&r.outcome.verdict, &r.outcome.message) {
+        (crate::engine::Verdict::Skipped, Some(why)) => format!("{line}  ({why})"),
+        _ => line,
+    }
 }
 
 /// Everything a reader needs about a case that did not pass.
