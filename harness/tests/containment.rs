@@ -230,3 +230,38 @@ fn the_readme_main_command_passes_in_every_mode() {
         );
     }
 }
+
+#[test]
+fn the_limit_flags_reach_the_program_and_a_zero_limit_is_refused() {
+    let tmp = open_to_all();
+    let out = Command::new(common::sockcheck_exe())
+        .args([
+            "run",
+            "echo1",
+            "--limit-file-size",
+            "1",
+            "--server",
+            "python3 -c 'open(\"big\", \"wb\").write(b\"x\" * (2 << 20))'",
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("File too large"), "{text}");
+    for flag in [
+        "--limit-cpu",
+        "--limit-memory",
+        "--limit-processes",
+        "--limit-file-size",
+        "--limit-open-files",
+    ] {
+        let out = Command::new(common::sockcheck_exe())
+            .args(["run", "echo1", flag, "0"])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains(&format!("{flag} must be at least 1")), "{err}");
+    }
+}
