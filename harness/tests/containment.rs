@@ -97,9 +97,16 @@ fn hanging_program() -> tempfile::TempDir {
 /// Starts `sockcheck run echo1 --server "python3 hang.py"` in `dir` with `tmp` as TMPDIR,
 /// and waits until the program and its two escapees run.
 fn start_hanging(dir: &Path, tmp: &Path, mode: Mode, marker: &str) -> Child {
+    // An address of its own: on the shared network the case does not queue for 8080's
+    // lock behind other tests' cases (the program never listens anyway).
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
     let mut command = sockcheck_in(mode);
     command
         .args(["run", "echo1", "--jobs", "1", "--server", "python3 hang.py"])
+        .args(["--addr", &addr])
         .current_dir(dir)
         .env("TMPDIR", tmp)
         .env("SOCKCHECK_TEST_MARKER", marker)
