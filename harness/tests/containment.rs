@@ -97,9 +97,16 @@ fn hanging_program() -> tempfile::TempDir {
 /// Starts `sockcheck run echo1 --server "python3 hang.py"` in `dir` with `tmp` as TMPDIR,
 /// and waits until the program and its two escapees run.
 fn start_hanging(dir: &Path, tmp: &Path, mode: Mode, marker: &str) -> Child {
+    // An address of its own: on the shared network the case does not queue for 8080's
+    // lock behind other tests' cases (the program never listens anyway).
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
     let mut command = sockcheck_in(mode);
     command
         .args(["run", "echo1", "--jobs", "1", "--server", "python3 hang.py"])
+        .args(["--addr", &addr])
         .current_dir(dir)
         .env("TMPDIR", tmp)
         .env("SOCKCHECK_TEST_MARKER", marker)
@@ -228,5 +235,40 @@ fn the_readme_main_command_passes_in_every_mode() {
             mode.name,
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+#[test]
+fn the_limit_flags_reach_the_program_and_a_zero_limit_is_refused() {
+    let tmp = open_to_all();
+    let out = Command::new(common::sockcheck_exe())
+        .args([
+            "run",
+            "echo1",
+            "--limit-file-size",
+            "1",
+            "--server",
+            "python3 -c 'open(\"big\", \"wb\").write(b\"x\" * (2 << 20))'",
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("File too large"), "{text}");
+    for flag in [
+        "--limit-cpu",
+        "--limit-memory",
+        "--limit-processes",
+        "--limit-file-size",
+        "--limit-open-files",
+    ] {
+        let out = Command::new(common::sockcheck_exe())
+            .args(["run", "echo1", flag, "0"])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains(&format!("{flag} must be at least 1")), "{err}");
     }
 }
