@@ -325,7 +325,9 @@ impl Ctx<'_> {
         if let Some(iut) = &mut self.session.iut {
             iut.close_stdin();
         }
-        self.session.conns.clear();
+        for conn in self.session.conns.drain(..) {
+            conn.close();
+        }
         let until = Instant::now() + self.timing.grace;
         self.session
             .wait_until(until, &|_| Vec::new(), |s| s.exited().then_some(()));
@@ -423,7 +425,12 @@ fn run_here(
         Mode::Record => vec![None; case.steps.len()],
     };
     let entering = Instant::now();
-    let isolation = match sandbox::enter(program.addr, spec.isolation) {
+    let transport = if case.steps.iter().any(|s| matches!(s, Step::Udp(_))) {
+        sandbox::Transport::Udp
+    } else {
+        sandbox::Transport::Tcp
+    };
+    let isolation = match sandbox::enter(program.addr, transport, spec.isolation) {
         Ok(iso) => iso,
         Err(e) => return Outcome::error(format!("cannot isolate the case: {e}")),
     };

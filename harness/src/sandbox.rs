@@ -1,18 +1,5 @@
 //! Isolation of one case: a network namespace of its own (a fresh loopback, so hard-coded
 //! `127.0.0.1:8080` servers never collide and leave no `TIME_WAIT` behind for the next case)
-//! and a pid namespace (the implementation is its init: when it dies, everything it started
-//! dies with it, even a child that left its process group with `setsid`).
-//!
-//! Both are entered by the thread that runs the case, with `unshare`; its children inherit
-//! them, other threads keep theirs. A thread that unshared the pid namespace can spawn one
-//! child (the namespace's init) and no more threads, so the engine is single-threaded per
-//! case and spawns the implementation once.
-//!
-//! Where namespaces are unavailable (no privilege), cases share the host's loopback: cases
-//! on the same address then take a file lock on it and run one at a time.
-
-//! Isolation of one case: a network namespace of its own (a fresh loopback, so hard-coded
-//! `127.0.0.1:8080` servers never collide and leave no `TIME_WAIT` behind for the next case)
 //! and a pid namespace (the case's init, `init.rs`, is its pid 1: when the case ends,
 //! everything the program started dies with it, even a child that left its process group
 //! with `setsid`).
@@ -195,20 +182,28 @@ pub fn detect(policy: Policy) -> (Mode, Option<String>) {
 /// (where that is not allowed, or `policy` says so) takes the lock of `addr` on the shared
 /// network, refuses an address another program listens on, and clears the `TIME_WAIT`
 /// earlier cases left there.
-pub fn enter(addr: SocketAddr, policy: Policy) -> io::Result<Isolation> {
+pub fn enter(addr: SocketAddr, transport: Transport, policy: Policy) -> io::Result<Isolation> {
     if policy == Policy::Shared {
-        return shared(addr);
+        return shared(addr, transport);
     }
     // SAFETY: unshare only changes this thread's namespaces.
     let rc = unsafe { libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWPID) };
     if rc != 0 {
-        return shared(addr);
+        return shared(addr, transport);
     }
     loopback_up()?;
     Ok(Isolation::Namespaces)
 }
 
-fn shared(addr: SocketAddr) -> io::Result<Isolation> {
+/// What a case's program talks over, which says what on the shared network would be in its
+/// way: a TCP listener or connection, or a bound UDP socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
     let path = runtime_dir()?.join(lock_name(addr));
     let lock = File::options()
         .create(true)
@@ -218,6 +213,22 @@ fn shared(addr: SocketAddr) -> io::Result<Isolation> {
         .map_err(|e| named(e, "cannot open the lock file", &path))?;
     lock.lock()
         .map_err(|e| named(e, "cannot lock the lock file", &path))?;
+    if transport == Transport::Udp {
+        if let Some(holder) = foreign_datagram_socket(addr) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "another program already has a UDP socket bound on `{addr}` ({holder}), \
+                     and without namespaces the case's datagrams would reach it: stop it and \
+                     run again"
+                ),
+            ));
+        }
+        return Ok(Isolation::Shared {
+            _lock: lock,
+            note: None,
+        });
+    }
     if let Some(holder) = foreign_listener(addr) {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
@@ -296,10 +307,25 @@ pub fn foreign_listener(addr: SocketAddr) -> Option<String> {
     let found = sockets
         .iter()
         .find(|s| s.state == LISTEN && s.local.port() == addr.port() && same_ip(s.local, addr))?;
-    Some(match owner_of(found.inode) {
+    Some(describe_owner(found.inode))
+}
+
+/// "pid N, `command line`" of the process holding socket `inode`, where `/proc` shows it.
+fn describe_owner(inode: u64) -> String {
+    match owner_of(inode) {
         Some((pid, cmdline)) => format!("pid {pid}, `{cmdline}`"),
         None => "a process this user cannot see".to_string(),
-    })
+    }
+}
+
+/// A UDP socket bound on `addr` (UDP leaves nothing behind a closed socket, so any is a
+/// live program's), described as [`foreign_listener`] does.
+fn foreign_datagram_socket(addr: SocketAddr) -> Option<String> {
+    let sockets = proc_net_udp();
+    let found = sockets
+        .iter()
+        .find(|s| s.local.port() == addr.port() && same_ip(s.local, addr))?;
+    Some(describe_owner(found.inode))
 }
 
 /// A connection on `addr` that a live process owns (the harness holds no socket between
@@ -396,6 +422,20 @@ pub fn purge_time_wait(addr: SocketAddr) -> usize {
     }
 }
 
+/// Whether the other end of our connection `ours`–`theirs` is a socket that its program
+/// has closed and no process holds any more (it waits for our FIN, in `FIN_WAIT2`).
+pub fn orphaned_end(ours: SocketAddr, theirs: SocketAddr) -> bool {
+    proc_net_tcp().iter().any(|s| {
+        s.local == theirs && s.remote == ours && s.inode == 0 && LEFTOVER_STATES.contains(&s.state)
+    })
+}
+
+/// The closed connections on `addr` that keep it bound (`TIME_WAIT` and the like), as
+/// (local, remote): what a server without `SO_REUSEADDR` would trip on now.
+pub fn leftovers_on(addr: SocketAddr) -> Vec<(SocketAddr, SocketAddr)> {
+    leftovers(addr, &proc_net_tcp())
+}
+
 /// The orphaned sockets on `addr` that keep it bound, as (local, remote).
 fn leftovers(addr: SocketAddr, sockets: &[ProcSocket]) -> Vec<(SocketAddr, SocketAddr)> {
     sockets
@@ -477,6 +517,10 @@ pub fn tcp_listeners() -> Vec<SocketAddr> {
 /// The UDP sockets bound in the calling thread's network namespace (`/proc/net/udp{,6}`),
 /// whatever their address.
 pub fn udp_sockets() -> Vec<SocketAddr> {
+    proc_net_udp().into_iter().map(|s| s.local).collect()
+}
+
+fn proc_net_udp() -> Vec<ProcSocket> {
     let mut found = Vec::new();
     for (file, v6) in [
         ("/proc/thread-self/net/udp", false),
@@ -484,7 +528,7 @@ pub fn udp_sockets() -> Vec<SocketAddr> {
     ] {
         if let Ok(text) = std::fs::read_to_string(file) {
             // Every state: a socket that connect()ed shows as established, not as 07.
-            found.extend(parse_proc_net(&text, v6).into_iter().map(|s| s.local));
+            found.extend(parse_proc_net(&text, v6));
         }
     }
     found

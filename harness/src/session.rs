@@ -6,6 +6,7 @@
 //! path serves stdin and sockets alike.
 
 use crate::iut::{Iut, IutSpec};
+use crate::sandbox;
 use crate::stdout::Printed;
 use crate::trace::{Event, Trace};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -146,6 +147,22 @@ impl Conn {
     pub fn shutdown_write(&mut self) -> io::Result<()> {
         self.shut_write = true;
         self.sock.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// Closes with a FIN, as a program's `close` does; but with a RST, which nothing can
+    /// see, when the program has closed its end already and no process holds it any more.
+    /// Its socket then waits for our FIN in `FIN_WAIT2`, and a FIN would leave it in
+    /// `TIME_WAIT` on the program's port for a minute; on the shared network a server that
+    /// does not set `SO_REUSEADDR` could not bind that port again in the next case.
+    pub fn close(self) {
+        let ends = (self.sock.local_addr(), self.sock.peer_addr());
+        if let (Ok(ours), Ok(theirs)) = ends {
+            if let (Some(ours), Some(theirs)) = (ours.as_socket(), theirs.as_socket()) {
+                if sandbox::orphaned_end(ours, theirs) {
+                    let _ = self.sock.set_linger(Some(Duration::ZERO));
+                }
+            }
+        }
     }
 
     /// Closes abortively: `SO_LINGER` 0 turns the close into a RST.
@@ -606,13 +623,17 @@ impl Session {
         }
     }
 
-    /// Kills the implementation and closes every socket.
+    /// Kills the implementation and closes every socket: the connections with a RST, which
+    /// the dead program cannot see, so that its closed ends leave no `TIME_WAIT` on its port
+    /// (see [`Conn::close`]).
     pub fn teardown(&mut self) {
         if let Some(iut) = &mut self.iut {
             iut.kill();
         }
         self.drain();
-        self.conns.clear();
+        for conn in self.conns.drain(..) {
+            let _ = conn.reset();
+        }
         self.socks.clear();
         self.listener = None;
     }

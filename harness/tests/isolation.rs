@@ -2,7 +2,8 @@
 //! case (not even a `setsid` grandchild or a double-forked daemon, with or without
 //! namespaces), endless output neither blocks nor swells the harness, and without
 //! namespaces cases still run (serialised per address), a program already listening on
-//! the address is named, and no `TIME_WAIT` keeps the next server from binding.
+//! the address (or holding a connection or a UDP socket there) is named, and no
+//! `TIME_WAIT` keeps the next server from binding.
 
 mod common;
 
@@ -273,6 +274,83 @@ fn without_namespaces_a_server_without_reuseaddr_binds_again_after_a_case_it_clo
             outcome.stderr_tail
         );
     }
+}
+
+#[test]
+fn without_namespaces_a_case_whose_server_closed_first_leaves_nothing_on_its_port() {
+    // The program closes first, so its end waits for the peer's FIN; the peer's RST instead
+    // (the program has closed, so it cannot tell) leaves no TIME_WAIT, with no purge needed:
+    // at the end of the case (echo1's server-upper), and at a `close` step. Python, so that
+    // the program's side is a real student's: no SO_LINGER, no SO_REUSEADDR.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("server.py"),
+        "import socket, sys\n\
+         s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(5)\n\
+         c, _ = s.accept(); d = c.recv(1024); print(d.decode()); c.send(d.upper())\n\
+         c.close(); s.close()\n",
+    )
+    .expect("write");
+    let (at_teardown, mut info, mode) = echo1_case("server-upper");
+    let at_close_step = sockcheck::script::parse(
+        "echo1",
+        "inline",
+        "role server\nspawn\nconnect c1\nsend c1 \"hello\"\nread c1\nstdout\nread-end c1\nexit\nclose c1\n",
+    )
+    .expect("case parses");
+    info.addr = free_addr();
+    let spec = IutSpec {
+        command: "python3 server.py {port}".into(),
+        workdir: Some(dir.path().to_path_buf()),
+        isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
+    };
+    for (case, mode) in [(&at_teardown, &mode), (&at_close_step, &Mode::Record)] {
+        let outcome = engine::run(case, &info, &spec, mode, &Timing::default());
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Pass,
+            "{}: {:?}",
+            case.name,
+            outcome.message
+        );
+        assert!(outcome.notes.is_empty(), "a note: {:?}", outcome.notes);
+        assert_eq!(
+            sockcheck::sandbox::leftovers_on(info.addr),
+            [],
+            "{}: closed connections left on the program's port",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn without_namespaces_a_udp_socket_another_program_holds_on_the_address_is_named() {
+    let catalog = common::catalog();
+    let suite = catalog.suite("udp-hello").expect("udp-hello");
+    let case = suite
+        .cases
+        .iter()
+        .find(|c| c.name == "server-hello")
+        .expect("case");
+    let mode = Mode::Check(suite.fixtures.get("server-hello").expect("fixture").clone());
+    let squatter = std::net::UdpSocket::bind("127.0.0.1:0").expect("binds");
+    let mut info = suite.info.clone();
+    info.addr = squatter.local_addr().expect("an address");
+    let spec = IutSpec {
+        command: reference_command(&common::sockcheck_exe(), &info, case.role),
+        workdir: None,
+        isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
+    };
+    let outcome = engine::run(case, &info, &spec, &mode, &quick());
+    assert_eq!(outcome.verdict, Verdict::Error, "{:?}", outcome.message);
+    let message = outcome.message.unwrap_or_default();
+    assert!(
+        message.contains(&format!("UDP socket bound on `{}`", info.addr))
+            && message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
 }
 
 #[test]

@@ -723,7 +723,7 @@ fn close(ctx: &mut Ctx, name: &str, how: PeerEnd) -> StepEnd {
         }
         _ => {
             ctx.session.peer_closed(name, "closed");
-            drop(conn);
+            conn.close();
             StepEnd::Ok(None)
         }
     }
