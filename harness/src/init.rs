@@ -172,6 +172,13 @@ pub fn main(args: &[OsString]) -> i32 {
         status.send(&format!("E{e}"));
         return 125;
     }
+    // On the shared network, a cgroup of the case's own caps its processes where one can be
+    // made (in the pid namespace, its pid_max does).
+    let cgroup = if options.pid_namespace {
+        None
+    } else {
+        crate::cgroup::CaseCgroup::enter(options.limits.processes)
+    };
     let signals = match SignalFd::new() {
         Ok(s) => s,
         Err(e) => {
@@ -193,6 +200,9 @@ pub fn main(args: &[OsString]) -> i32 {
     let raw = supervise(&options, &signals, program);
     // Whatever the program left dies too.
     kill_all(options.pid_namespace, &signals);
+    if let Some(cgroup) = cgroup {
+        cgroup.leave();
+    }
     match raw {
         Some(raw) => {
             status.send(&format!("S{raw}"));

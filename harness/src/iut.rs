@@ -539,6 +539,10 @@ impl Iut {
 impl Drop for Iut {
     fn drop(&mut self) {
         self.kill();
+        if !self.pid_namespace {
+            // The init is reaped: its cgroup, if a SIGKILL kept it from removing it.
+            crate::cgroup::remove_after(self.child.id());
+        }
         if let Some((ticket, dir)) = self.workdir.take() {
             crate::interrupt::release(&ticket, dir);
         }

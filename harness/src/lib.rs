@@ -5,12 +5,13 @@
 //! Codemap: `script` (the case file) and `steps` (the steps, one module per family) →
 //! `engine` (runs a case: `session` for sockets and the process, `iut` for spawning and
 //! killing, `stdout` for matching what it prints, `trace` for what happened, `sandbox` for
-//! namespaces, `init` for the case's pid 1, `interrupt` for what an interrupt undoes) → `fixture` and `observation` (expected transcripts, typed) → `batch` (many
+//! namespaces, `init` for the case's pid 1 (and `cgroup` for its cgroup on the shared network), `interrupt` for what an interrupt undoes) → `fixture` and `observation` (expected transcripts, typed) → `batch` (many
 //! cases) → `report`. `catalog` finds suites and fixtures, `manifest` reads a submission's
 //! `sockcheck.toml`, `hints` names known mistakes, `tolerance` what a contract lets pass.
 
 pub mod batch;
 pub mod catalog;
+pub mod cgroup;
 pub mod demo;
 pub mod engine;
 pub mod fixture;

@@ -139,7 +139,7 @@ struct JsonResult<'a> {
 pub struct IsolationInfo {
     /// `namespaces`, `user-namespace` or `shared`.
     pub mode: &'static str,
-    pub description: &'static str,
+    pub description: String,
     /// Why the isolation is weaker than namespaces, when it is.
     pub why: Option<String>,
 }
@@ -148,7 +148,19 @@ impl IsolationInfo {
     pub fn new(mode: crate::sandbox::Mode, why: Option<String>) -> IsolationInfo {
         IsolationInfo {
             mode: mode.word(),
-            description: mode.describe(),
+            description: match mode {
+                // Said once, from a probe: whether the case's processes are capped.
+                crate::sandbox::Mode::Shared if crate::cgroup::available() => format!(
+                    "{}; a cgroup of each case's own caps its processes",
+                    mode.describe()
+                ),
+                crate::sandbox::Mode::Shared => format!(
+                    "{}; no cgroup could be made, so only an ordinary user's processes are \
+                     capped (RLIMIT_NPROC), not root's",
+                    mode.describe()
+                ),
+                _ => mode.describe().to_string(),
+            },
             why,
         }
     }

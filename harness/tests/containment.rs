@@ -272,3 +272,50 @@ fn the_limit_flags_reach_the_program_and_a_zero_limit_is_refused() {
         assert!(err.contains(&format!("{flag} must be at least 1")), "{err}");
     }
 }
+
+#[test]
+fn on_the_shared_network_a_cgroup_caps_the_cases_processes_where_one_can_be_made() {
+    // The kernel does not count root's processes against RLIMIT_NPROC: on the shared
+    // network only a cgroup of the case's own stops a fork loop. The run's first line says
+    // whether it has one, and that must be true.
+    let tmp = open_to_all();
+    std::fs::write(
+        tmp.path().join("forker.py"),
+        "import os, sys, time\n\
+         n = 0\n\
+         try:\n\
+         \x20   while n < 400:\n\
+         \x20       if os.fork() == 0:\n\
+         \x20           time.sleep(600); os._exit(0)\n\
+         \x20       n += 1\n\
+         except OSError as e:\n\
+         \x20   print('stopped after', n, 'children', file=sys.stderr)\n\
+         sys.exit(3)\n",
+    )
+    .expect("write");
+    let out = sockcheck_in(modes()[0])
+        .args([
+            "run",
+            "echo1",
+            "--limit-processes",
+            "50",
+            "--server",
+            "python3 forker.py",
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.starts_with("isolation: shared"), "{first}");
+    if sockcheck::cgroup::available() {
+        assert!(
+            first.contains("a cgroup of each case's own caps its processes"),
+            "{first}"
+        );
+        // The program and 49 children: 50.
+        assert!(text.contains("stopped after 49 children"), "{text}");
+    } else {
+        assert!(first.contains("no cgroup could be made"), "{first}");
+    }
+}

@@ -13,7 +13,8 @@
 //! server-close = { verdict = "fail" }     # no hint: none may be given
 //! [sample]                # optional
 //! max_seconds = 15        # no case may take longer (the hostile samples bound each)
-//! modes = ["namespaces", "shared"]        # default: namespaces (where the machine has them)
+//! modes = ["namespaces", "shared"]        # default: namespaces (where the machine has them);
+//!                                         # "shared-with-cgroup": shared where a cgroup can be made
 //! untouched = ["~/escape"]                # paths it must not write (with namespaces)
 //! limit_processes = 300                   # --limit-processes for its cases
 //! ```
@@ -251,6 +252,16 @@ fn sample_gets_its_verdicts(
         let policy = match mode.as_str() {
             "namespaces" => Policy::Auto,
             "shared" => Policy::Shared,
+            // The shared network where this machine lets each case have a cgroup (which
+            // caps root's processes there); the run's first line says when it cannot.
+            "shared-with-cgroup" if !sockcheck::cgroup::available() => {
+                eprintln!(
+                    "{}: no cgroup can be made here: shared-with-cgroup not run",
+                    dir.display()
+                );
+                continue;
+            }
+            "shared-with-cgroup" => Policy::Shared,
             other => panic!("{}: unknown mode `{other}`", dir.display()),
         };
         let untouched: Vec<PathBuf> = sample.untouched.iter().map(|p| expand_path(p)).collect();
