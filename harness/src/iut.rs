@@ -410,6 +410,11 @@ impl Iut {
         self.stdin.is_none()
     }
 
+    /// The pid of the case's init (the program's parent on the shared network).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn exited(&self) -> bool {
         self.status.is_some()
     }

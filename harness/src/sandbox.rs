@@ -514,6 +514,76 @@ pub fn tcp_listeners() -> Vec<SocketAddr> {
         .collect()
 }
 
+/// The TCP sockets listening that process `root` or one of its descendants holds: on the
+/// shared network, the program's own (its processes descend from the case's init, which
+/// is a subreaper, so even a daemon's do).
+pub fn listeners_of(root: u32) -> Vec<SocketAddr> {
+    let inodes = socket_inodes(&descendants(root));
+    proc_net_tcp()
+        .into_iter()
+        .filter(|s| s.state == LISTEN && inodes.contains(&s.inode))
+        .map(|s| s.local)
+        .collect()
+}
+
+/// `root` and every process that descends from it, from the parent pids in `/proc`.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+        let ppid = stat
+            .rfind(')')
+            .and_then(|close| stat[close + 1..].split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        i += 1;
+    }
+    found
+}
+
+/// The inodes of the sockets processes `pids` hold open.
+fn socket_inodes(pids: &[u32]) -> Vec<u64> {
+    let mut inodes = Vec::new();
+    for pid in pids {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let link = link.to_string_lossy();
+            if let Some(inode) = link
+                .strip_prefix("socket:[")
+                .and_then(|l| l.strip_suffix(']'))
+                .and_then(|i| i.parse().ok())
+            {
+                inodes.push(inode);
+            }
+        }
+    }
+    inodes
+}
+
 /// The UDP sockets bound in the calling thread's network namespace (`/proc/net/udp{,6}`),
 /// whatever their address.
 pub fn udp_sockets() -> Vec<SocketAddr> {

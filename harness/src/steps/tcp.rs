@@ -296,16 +296,20 @@ pub enum PeerEnd {
 }
 
 fn connect(ctx: &mut Ctx, name: &str) -> StepEnd {
-    // In a private namespace every listening socket is the implementation's: if it
+    // The program's listening sockets: in a private namespace every one there is; on the
+    // shared network, those its processes (the descendants of the case's init) hold. If it
     // listens and refused us, it listens on another address and will not move.
+    let init = ctx.session.iut.as_ref().map(|i| i.pid());
     let isolated = ctx.private_network;
+    let program_listeners = move || match (isolated, init) {
+        (true, _) => sandbox::tcp_listeners(),
+        (false, Some(init)) => sandbox::listeners_of(init),
+        (false, None) => Vec::new(),
+    };
     let target = ctx.program.addr;
     let listens_elsewhere = move || {
-        if !isolated {
-            return false;
-        }
         // A listener that would take our connection may have appeared since the refusal.
-        let listeners = sandbox::tcp_listeners();
+        let listeners = program_listeners();
         !listeners.is_empty()
             && !listeners.iter().any(|a| {
                 a.port() == target.port() && (a.ip() == target.ip() || a.ip().is_unspecified())
@@ -329,16 +333,12 @@ fn connect(ctx: &mut Ctx, name: &str) -> StepEnd {
             ),
         )),
         Err(ConnectError::NotListening) => {
-            let where_ = if !ctx.private_network {
-                String::new()
+            let listeners = program_listeners();
+            let where_ = if listeners.is_empty() {
+                "; it listens nowhere".to_string()
             } else {
-                let listeners = sandbox::tcp_listeners();
-                if listeners.is_empty() {
-                    "; it listens nowhere".to_string()
-                } else {
-                    let list: Vec<String> = listeners.iter().map(|a| format!("`{a}`")).collect();
-                    format!("; it listens on {}", list.join(", "))
-                }
+                let list: Vec<String> = listeners.iter().map(|a| format!("`{a}`")).collect();
+                format!("; it listens on {}", list.join(", "))
             };
             StepEnd::Fail(Failure::new(
                 Symptom::NotListening,
