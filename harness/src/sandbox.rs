@@ -32,7 +32,29 @@ pub enum Isolation {
     Namespaces,
     /// The host's network, serialised per address by a lock held until the case ends;
     /// with a note when something on the address could not be cleared.
-    Shared { _lock: File, note: Option<String> },
+    Shared {
+        _lock: AddressLock,
+        note: Option<String>,
+    },
+}
+
+/// The lock of an address on the shared network, held for one case. When the case ends
+/// it clears what the case left on the address before it lets the next case in: the other
+/// ends' ports are surely free then (the program is dead, the peer's sockets closed),
+/// while by the time the next case comes, another connection may have taken one of them.
+#[derive(Debug)]
+pub struct AddressLock {
+    _file: File,
+    addr: SocketAddr,
+    transport: Transport,
+}
+
+impl Drop for AddressLock {
+    fn drop(&mut self) {
+        if self.transport == Transport::Tcp {
+            purge_time_wait(self.addr);
+        }
+    }
 }
 
 impl Isolation {
@@ -213,6 +235,11 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
         .map_err(|e| named(e, "cannot open the lock file", &path))?;
     lock.lock()
         .map_err(|e| named(e, "cannot lock the lock file", &path))?;
+    let lock = AddressLock {
+        _file: lock,
+        addr,
+        transport,
+    };
     if transport == Transport::Udp {
         if let Some(holder) = foreign_datagram_socket(addr) {
             return Err(io::Error::new(
@@ -247,14 +274,12 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
             ),
         ));
     }
-    purge_time_wait(addr);
-    let left = leftovers(addr, &proc_net_tcp());
-    let note = (!left.is_empty()).then(|| {
+    let stuck = purge_time_wait(addr);
+    let note = (!stuck.is_empty()).then(|| {
         format!(
-            "{} closed connection(s) on `{addr}` could not be cleared (TIME_WAIT with \
-             net.ipv4.tcp_rfc1337=1, or their other end's port is taken again): a server \
-             without SO_REUSEADDR cannot bind it for up to a minute",
-            left.len()
+            "closed connections on `{addr}` could not be cleared, so a server without \
+             SO_REUSEADDR cannot bind it for up to a minute: {}",
+            stuck.join("; ")
         )
     });
     Ok(Isolation::Shared { _lock: lock, note })
@@ -382,43 +407,121 @@ fn owner_of(inode: u64) -> Option<(u32, String)> {
 /// drops a `TIME_WAIT` on such a RST (RFC 1337's assassination, on unless
 /// `net.ipv4.tcp_rfc1337=1`). Nothing listens on `addr` by then (checked before), so the
 /// SYN never opens a connection. A leftover whose remote port is taken again is left alone.
-pub fn purge_time_wait(addr: SocketAddr) -> usize {
+pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-    let before = leftovers(addr, &proc_net_tcp());
+    let sockets = proc_net_tcp();
+    let before = leftovers(addr, &sockets);
     let mut probes = Vec::new();
-    for (local, remote) in &before {
-        let Ok(sock) = Socket::new(
-            Domain::for_address(*remote),
+    // Why a leftover could not be reached, by its (local, remote).
+    let mut unreachable = Vec::new();
+    for leftover in &before {
+        let (local, remote) = (leftover.local, leftover.remote);
+        let probe = Socket::new(
+            Domain::for_address(remote),
             Type::STREAM,
             Some(Protocol::TCP),
-        ) else {
-            continue;
-        };
-        let bound = sock.set_reuse_address(true).is_ok()
-            && sock.bind(&SockAddr::from(*remote)).is_ok()
-            && sock.set_nonblocking(true).is_ok();
-        if bound {
-            // EINPROGRESS: the exchange happens on loopback, at once or nearly.
-            let _ = sock.connect(&SockAddr::from(*local));
-            probes.push(sock);
+        )
+        .and_then(|sock| {
+            sock.set_reuse_address(true)?;
+            sock.bind(&SockAddr::from(remote))?;
+            sock.set_nonblocking(true)?;
+            match sock.connect(&SockAddr::from(local)) {
+                // EINPROGRESS: the exchange happens on loopback, at once or nearly.
+                Err(e) if e.raw_os_error() != Some(libc::EINPROGRESS) => Err(e),
+                _ => Ok(sock),
+            }
+        });
+        match probe {
+            Ok(sock) => probes.push(sock),
+            Err(e) => unreachable.push((
+                (local, remote),
+                format!(
+                    "nothing can be sent from its other end's port ({e}){}",
+                    holder_of_port(remote, &sockets, leftover)
+                ),
+            )),
         }
     }
-    if probes.is_empty() {
-        return 0;
-    }
-    // The exchange is a few packets on loopback: wait for the leftovers to go, paced by the
-    // clock, and give up after a deadline (a leftover that stays only means a server
-    // without SO_REUSEADDR may fail to bind, as it would without sockcheck).
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let mut pause = Duration::from_millis(1);
-    loop {
-        let left = leftovers(addr, &proc_net_tcp());
-        if !left.iter().any(|l| before.contains(l)) || Instant::now() >= deadline {
-            drop(probes);
-            return before.len() - left.iter().filter(|l| before.contains(l)).count();
+    let mut left = before.clone();
+    if !probes.is_empty() {
+        // The exchange is a few packets on loopback: wait for the leftovers to go, paced by
+        // the clock, and give up after a deadline (a leftover that stays only means a
+        // server without SO_REUSEADDR may fail to bind, as it would without sockcheck).
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            left = leftovers(addr, &proc_net_tcp());
+            let reachable_left = left.iter().any(|l| {
+                let key = (l.local, l.remote);
+                before.iter().any(|b| (b.local, b.remote) == key)
+                    && !unreachable.iter().any(|(k, _)| *k == key)
+            });
+            if !reachable_left || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
+        drop(probes);
+    }
+    left.iter()
+        .map(|l| {
+            let key = (l.local, l.remote);
+            let why = match unreachable.iter().find(|(k, _)| *k == key) {
+                Some((_, why)) => why.clone(),
+                None if before.iter().any(|b| (b.local, b.remote) == key) => {
+                    "it outlived the reset (is net.ipv4.tcp_rfc1337 set to 1?)".to_string()
+                }
+                None => "it appeared while the others were cleared".to_string(),
+            };
+            format!(
+                "{} from `{}` to `{}`: {why}",
+                state_name(l.state),
+                l.local,
+                l.remote
+            )
+        })
+        .collect()
+}
+
+/// Who holds port `remote` now, besides `leftover`, for the note on an uncleared leftover.
+fn holder_of_port(remote: SocketAddr, sockets: &[ProcSocket], leftover: &ProcSocket) -> String {
+    let holder = sockets.iter().find(|s| {
+        s.local.port() == remote.port()
+            && same_ip(s.local, remote)
+            && (s.local, s.remote) != (leftover.local, leftover.remote)
+    });
+    match holder {
+        Some(s) if s.inode != 0 => format!(
+            ": {} holds it, {} to `{}`",
+            describe_owner(s.inode),
+            state_name(s.state),
+            s.remote
+        ),
+        Some(s) => format!(
+            ": a closed connection holds it, {} to `{}`",
+            state_name(s.state),
+            s.remote
+        ),
+        None => String::new(),
+    }
+}
+
+/// The name of a TCP state as `/proc/net/tcp` numbers it.
+fn state_name(state: u8) -> &'static str {
+    match state {
+        0x01 => "ESTABLISHED",
+        0x02 => "SYN_SENT",
+        0x03 => "SYN_RECV",
+        0x04 => "FIN_WAIT1",
+        0x05 => "FIN_WAIT2",
+        0x06 => "TIME_WAIT",
+        0x07 => "CLOSE",
+        0x08 => "CLOSE_WAIT",
+        0x09 => "LAST_ACK",
+        0x0A => "LISTEN",
+        0x0B => "CLOSING",
+        _ => "a socket",
     }
 }
 
@@ -434,10 +537,13 @@ pub fn orphaned_end(ours: SocketAddr, theirs: SocketAddr) -> bool {
 /// (local, remote): what a server without `SO_REUSEADDR` would trip on now.
 pub fn leftovers_on(addr: SocketAddr) -> Vec<(SocketAddr, SocketAddr)> {
     leftovers(addr, &proc_net_tcp())
+        .into_iter()
+        .map(|s| (s.local, s.remote))
+        .collect()
 }
 
-/// The orphaned sockets on `addr` that keep it bound, as (local, remote).
-fn leftovers(addr: SocketAddr, sockets: &[ProcSocket]) -> Vec<(SocketAddr, SocketAddr)> {
+/// The orphaned sockets on `addr` that keep it bound.
+fn leftovers(addr: SocketAddr, sockets: &[ProcSocket]) -> Vec<ProcSocket> {
     sockets
         .iter()
         .filter(|s| {
@@ -447,7 +553,7 @@ fn leftovers(addr: SocketAddr, sockets: &[ProcSocket]) -> Vec<(SocketAddr, Socke
                 && same_ip(s.local, addr)
                 && s.remote.ip().is_loopback()
         })
-        .map(|s| (s.local, s.remote))
+        .cloned()
         .collect()
 }
 

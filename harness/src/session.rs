@@ -557,6 +557,9 @@ impl Session {
             Type::STREAM,
             Some(Protocol::TCP),
         )?;
+        // So that the clearing of a TIME_WAIT on the shared network (`sandbox`) may bind this
+        // port again while this socket's own TIME_WAIT holds it.
+        sock.set_reuse_address(true)?;
         sock.set_nonblocking(true)?;
         match sock.connect(&SockAddr::from(self.addr)) {
             Ok(()) => {}
@@ -642,6 +645,49 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection whose other end ("the program's") closed first, as a `Conn` of ours.
+    fn closed_by_the_other_end() -> (Conn, SocketAddr) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = listener.local_addr().expect("an address");
+        let ours = std::net::TcpStream::connect(addr).expect("connects");
+        let (theirs, _) = listener.accept().expect("accepts");
+        drop(listener);
+        drop(theirs);
+        let conn = Conn::new("c1", Socket::from(ours)).expect("a conn");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut trace = Trace::default();
+        let mut conn = conn;
+        while conn.end.is_none() && Instant::now() < deadline {
+            conn.fill(1, &mut trace);
+            let mut p = libc::pollfd {
+                fd: conn.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; waits for the FIN, at most 100 ms a round.
+            unsafe { libc::poll(&mut p, 1, 100) };
+        }
+        assert_eq!(conn.end, Some(End::Eof));
+        (conn, addr)
+    }
+
+    #[test]
+    fn closing_after_the_other_end_closed_leaves_no_time_wait_on_its_port() {
+        let (conn, addr) = closed_by_the_other_end();
+        conn.close();
+        assert_eq!(sandbox::leftovers_on(addr), []);
+        // Without the reset, the other end's port waits in TIME_WAIT.
+        let (conn, addr) = closed_by_the_other_end();
+        drop(conn);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // On loopback the FIN is handled within the close, so this rarely goes round.
+        while sandbox::leftovers_on(addr).is_empty() && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(sandbox::leftovers_on(addr).len(), 1);
+        sandbox::purge_time_wait(addr);
+    }
 
     #[test]
     fn segmentations_cut_every_byte_once_and_random_cuts_replay() {

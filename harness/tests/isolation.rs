@@ -279,8 +279,9 @@ fn without_namespaces_a_server_without_reuseaddr_binds_again_after_a_case_it_clo
 #[test]
 fn without_namespaces_a_case_whose_server_closed_first_leaves_nothing_on_its_port() {
     // The program closes first, so its end waits for the peer's FIN; the peer's RST instead
-    // (the program has closed, so it cannot tell) leaves no TIME_WAIT, with no purge needed:
-    // at the end of the case (echo1's server-upper), and at a `close` step. Python, so that
+    // (the program has closed, so it cannot tell) leaves no TIME_WAIT, at the end of the
+    // case (echo1's server-upper) and at a `close` step; whatever else is left is cleared
+    // before the lock is let go (the RST alone: `session`'s unit tests). Python, so that
     // the program's side is a real student's: no SO_LINGER, no SO_REUSEADDR.
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
@@ -377,4 +378,48 @@ fn without_namespaces_a_connection_another_program_holds_on_the_address_is_named
             && message.contains(&format!("pid {}", std::process::id())),
         "{message}"
     );
+}
+
+#[test]
+fn a_time_wait_whose_other_port_is_taken_is_named_with_its_holder_and_cleared_once_free() {
+    use std::io::Read;
+    use std::time::Duration;
+    // A server that closes first leaves TIME_WAIT on its port, to the client's port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = listener.local_addr().expect("an address");
+    let client = std::net::TcpStream::connect(addr).expect("connects");
+    let client_port = client.local_addr().expect("an address");
+    let (served, _) = listener.accept().expect("accepts");
+    drop(listener);
+    drop(served);
+    let mut client = client;
+    assert_eq!(client.read(&mut [0; 1]).expect("the end"), 0);
+    drop(client);
+    assert!(
+        common::eventually(Duration::from_secs(5), || {
+            sockcheck::sandbox::leftovers_on(addr) == [(addr, client_port)]
+        }),
+        "no TIME_WAIT on {addr}: {:?}",
+        sockcheck::sandbox::leftovers_on(addr)
+    );
+    // Another socket takes the client's port (a listener: SO_REUSEADDR cannot share it).
+    let mut holder = None;
+    assert!(common::eventually(Duration::from_secs(5), || {
+        holder = std::net::TcpListener::bind(client_port).ok();
+        holder.is_some()
+    }));
+    let stuck = sockcheck::sandbox::purge_time_wait(addr);
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    assert!(
+        stuck[0].starts_with(&format!("TIME_WAIT from `{addr}` to `{client_port}`"))
+            && stuck[0].contains(&format!("pid {}", std::process::id()))
+            && stuck[0].contains("LISTEN"),
+        "{stuck:?}"
+    );
+    drop(holder);
+    assert_eq!(
+        sockcheck::sandbox::purge_time_wait(addr),
+        Vec::<String>::new()
+    );
+    assert_eq!(sockcheck::sandbox::leftovers_on(addr), []);
 }
