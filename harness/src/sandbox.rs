@@ -217,6 +217,27 @@ pub fn enter(addr: SocketAddr, transport: Transport, policy: Policy) -> io::Resu
     Ok(Isolation::Namespaces)
 }
 
+/// How long a socket on the address may take to go before it is another program's.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// What `find` finds, if it is still found after [`SETTLE`]. A socket of the case before
+/// on the address may outlive it by a moment: a process that another case is starting
+/// holds copies of the harness's fds between its fork and its exec. Only one that stays
+/// belongs to another program. Polls `/proc` (there is no event for a socket's end),
+/// paced by the clock.
+fn lasting(find: impl Fn() -> Option<String>) -> Option<String> {
+    let deadline = Instant::now() + SETTLE;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let found = find()?;
+        if Instant::now() >= deadline {
+            return Some(found);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
 /// What a case's program talks over, which says what on the shared network would be in its
 /// way: a TCP listener or connection, or a bound UDP socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,7 +262,7 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
         transport,
     };
     if transport == Transport::Udp {
-        if let Some(holder) = foreign_datagram_socket(addr) {
+        if let Some(holder) = lasting(|| foreign_datagram_socket(addr)) {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
                 format!(
@@ -256,7 +277,7 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
             note: None,
         });
     }
-    if let Some(holder) = foreign_listener(addr) {
+    if let Some(holder) = lasting(|| foreign_listener(addr)) {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!(
@@ -265,7 +286,7 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
             ),
         ));
     }
-    if let Some(holder) = foreign_connection(addr) {
+    if let Some(holder) = lasting(|| foreign_connection(addr)) {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!(
@@ -405,12 +426,30 @@ fn owner_of(inode: u64) -> Option<(u32, String)> {
 /// leftover answers the SYN with an ACK for the old connection, the new socket answers that
 /// ACK with a RST carrying exactly the sequence number the leftover expects, and Linux
 /// drops a `TIME_WAIT` on such a RST (RFC 1337's assassination, on unless
-/// `net.ipv4.tcp_rfc1337=1`). Nothing listens on `addr` by then (checked before), so the
+/// `net.ipv4.tcp_rfc1337=1`). Nothing is sent while something listens on `addr`, so the
 /// SYN never opens a connection. A leftover whose remote port is taken again is left alone.
+/// Returns what stays, each with its state and why.
 pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let sockets = proc_net_tcp();
     let before = leftovers(addr, &sockets);
+    let listening = sockets
+        .iter()
+        .any(|s| s.state == LISTEN && s.local.port() == addr.port() && same_ip(s.local, addr));
+    if listening {
+        // A SYN to a TIME_WAIT goes to a listener on its port, which it would connect to.
+        return before
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} from `{}` to `{}`: not cleared while a program listens there",
+                    state_name(l.state),
+                    l.local,
+                    l.remote
+                )
+            })
+            .collect();
+    }
     let mut probes = Vec::new();
     // Why a leftover could not be reached, by its (local, remote).
     let mut unreachable = Vec::new();

@@ -423,3 +423,32 @@ fn a_time_wait_whose_other_port_is_taken_is_named_with_its_holder_and_cleared_on
     );
     assert_eq!(sockcheck::sandbox::leftovers_on(addr), []);
 }
+
+#[test]
+fn without_namespaces_a_listener_that_goes_at_once_is_not_another_programs() {
+    // A process another case is starting holds copies of the harness's fds between its
+    // fork and its exec, so the last case's listener may outlive it by a moment. Here a
+    // `sleep 0.2` holds one: the case waits for it to go instead of calling it a program.
+    let (case, mut info, mode) = echo1_case("server-upper");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    info.addr = listener.local_addr().expect("an address");
+    // SAFETY: dup of a valid fd; the copy (not close-on-exec) goes to the child.
+    let copy = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&listener)) };
+    assert!(copy >= 0);
+    let mut holder = std::process::Command::new("sleep")
+        .arg("0.2")
+        .spawn()
+        .expect("sleep starts");
+    // SAFETY: closing our own copy.
+    unsafe { libc::close(copy) };
+    drop(listener);
+    let spec = IutSpec {
+        command: reference_command(&common::sockcheck_exe(), &info, case.role),
+        workdir: None,
+        isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
+    };
+    let outcome = engine::run(&case, &info, &spec, &mode, &quick());
+    let _ = holder.wait();
+    assert_eq!(outcome.verdict, Verdict::Pass, "{:?}", outcome.message);
+}
