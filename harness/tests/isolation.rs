@@ -132,12 +132,7 @@ fn output_of_any_size_is_seen_in_full_and_neither_blocks_nor_swells_the_harness(
 #[test]
 fn without_namespaces_cases_still_run_one_at_a_time_per_address() {
     let (case, info, mode) = echo1_case("client-hello");
-    let spec = IutSpec {
-        command: reference_command(&common::sockcheck_exe(), &info, case.role),
-        workdir: None,
-        isolation: sockcheck::sandbox::Policy::Shared,
-        limits: Default::default(),
-    };
+    let spec = shared_reference(&info, case.role);
     // Two at once on the same address: the lock makes them take turns, both pass.
     let runs: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
@@ -215,6 +210,19 @@ fn in_namespaces_the_program_is_not_pid_1_and_its_default_signal_actions_work() 
     );
 }
 
+/// The bundled reference as the implementation, on the shared network.
+fn shared_reference(
+    info: &sockcheck::engine::ProgramInfo,
+    role: sockcheck::script::Role,
+) -> IutSpec {
+    IutSpec {
+        command: reference_command(&common::sockcheck_exe(), info, role),
+        workdir: None,
+        isolation: sockcheck::sandbox::Policy::Shared,
+        limits: Default::default(),
+    }
+}
+
 /// A loopback address nothing listens on now.
 fn free_addr() -> std::net::SocketAddr {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
@@ -226,12 +234,7 @@ fn without_namespaces_a_program_already_listening_on_the_address_is_named() {
     let (case, mut info, mode) = echo1_case("server-upper");
     let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
     info.addr = squatter.local_addr().expect("an address");
-    let spec = IutSpec {
-        command: reference_command(&common::sockcheck_exe(), &info, case.role),
-        workdir: None,
-        isolation: sockcheck::sandbox::Policy::Shared,
-        limits: Default::default(),
-    };
+    let spec = shared_reference(&info, case.role);
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
     assert_eq!(outcome.verdict, Verdict::Error, "{:?}", outcome.message);
     let message = outcome.message.unwrap_or_default();
@@ -242,11 +245,9 @@ fn without_namespaces_a_program_already_listening_on_the_address_is_named() {
     );
 }
 
-#[test]
-fn without_namespaces_a_server_without_reuseaddr_binds_again_after_a_case_it_closed_first() {
-    // echo1's server closes first, so its side of the connection goes to TIME_WAIT; a
-    // second run binds the same port without SO_REUSEADDR, which fails unless the harness
-    // cleared it.
+/// An echo1 server as a student writes it in Python (no SO_REUSEADDR, no SO_LINGER), which
+/// closes first, on the shared network; the folder lives as long as the first value.
+fn python_server_closing_first() -> (tempfile::TempDir, IutSpec) {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("server.py"),
@@ -256,14 +257,23 @@ fn without_namespaces_a_server_without_reuseaddr_binds_again_after_a_case_it_clo
          c.close(); s.close()\n",
     )
     .expect("write");
-    let (case, mut info, mode) = echo1_case("server-upper");
-    info.addr = free_addr();
     let spec = IutSpec {
         command: "python3 server.py {port}".into(),
         workdir: Some(dir.path().to_path_buf()),
         isolation: sockcheck::sandbox::Policy::Shared,
         limits: Default::default(),
     };
+    (dir, spec)
+}
+
+#[test]
+fn without_namespaces_a_server_without_reuseaddr_binds_again_after_a_case_it_closed_first() {
+    // echo1's server closes first, so its side of the connection goes to TIME_WAIT; a
+    // second run binds the same port without SO_REUSEADDR, which fails unless the harness
+    // cleared it.
+    let (_dir, spec) = python_server_closing_first();
+    let (case, mut info, mode) = echo1_case("server-upper");
+    info.addr = free_addr();
     for run in 1..=3 {
         let outcome = engine::run(&case, &info, &spec, &mode, &Timing::default());
         assert_eq!(
@@ -283,15 +293,7 @@ fn without_namespaces_a_case_whose_server_closed_first_leaves_nothing_on_its_por
     // case (echo1's server-upper) and at a `close` step; whatever else is left is cleared
     // before the lock is let go (the RST alone: `session`'s unit tests). Python, so that
     // the program's side is a real student's: no SO_LINGER, no SO_REUSEADDR.
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("server.py"),
-        "import socket, sys\n\
-         s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(5)\n\
-         c, _ = s.accept(); d = c.recv(1024); print(d.decode()); c.send(d.upper())\n\
-         c.close(); s.close()\n",
-    )
-    .expect("write");
+    let (_dir, spec) = python_server_closing_first();
     let (at_teardown, mut info, mode) = echo1_case("server-upper");
     let at_close_step = sockcheck::script::parse(
         "echo1",
@@ -300,12 +302,6 @@ fn without_namespaces_a_case_whose_server_closed_first_leaves_nothing_on_its_por
     )
     .expect("case parses");
     info.addr = free_addr();
-    let spec = IutSpec {
-        command: "python3 server.py {port}".into(),
-        workdir: Some(dir.path().to_path_buf()),
-        isolation: sockcheck::sandbox::Policy::Shared,
-        limits: Default::default(),
-    };
     for (case, mode) in [(&at_teardown, &mode), (&at_close_step, &Mode::Record)] {
         let outcome = engine::run(case, &info, &spec, mode, &Timing::default());
         assert_eq!(
@@ -338,12 +334,7 @@ fn without_namespaces_a_udp_socket_another_program_holds_on_the_address_is_named
     let squatter = std::net::UdpSocket::bind("127.0.0.1:0").expect("binds");
     let mut info = suite.info.clone();
     info.addr = squatter.local_addr().expect("an address");
-    let spec = IutSpec {
-        command: reference_command(&common::sockcheck_exe(), &info, case.role),
-        workdir: None,
-        isolation: sockcheck::sandbox::Policy::Shared,
-        limits: Default::default(),
-    };
+    let spec = shared_reference(&info, case.role);
     let outcome = engine::run(case, &info, &spec, &mode, &quick());
     assert_eq!(outcome.verdict, Verdict::Error, "{:?}", outcome.message);
     let message = outcome.message.unwrap_or_default();
@@ -364,12 +355,7 @@ fn without_namespaces_a_connection_another_program_holds_on_the_address_is_named
     let _client = std::net::TcpStream::connect(info.addr).expect("connects");
     let (_held, _) = listener.accept().expect("accepts");
     drop(listener);
-    let spec = IutSpec {
-        command: reference_command(&common::sockcheck_exe(), &info, case.role),
-        workdir: None,
-        isolation: sockcheck::sandbox::Policy::Shared,
-        limits: Default::default(),
-    };
+    let spec = shared_reference(&info, case.role);
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
     assert_eq!(outcome.verdict, Verdict::Error, "{:?}", outcome.message);
     let message = outcome.message.unwrap_or_default();
@@ -442,12 +428,7 @@ fn without_namespaces_a_listener_that_goes_at_once_is_not_another_programs() {
     // SAFETY: closing our own copy.
     unsafe { libc::close(copy) };
     drop(listener);
-    let spec = IutSpec {
-        command: reference_command(&common::sockcheck_exe(), &info, case.role),
-        workdir: None,
-        isolation: sockcheck::sandbox::Policy::Shared,
-        limits: Default::default(),
-    };
+    let spec = shared_reference(&info, case.role);
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
     let _ = holder.wait();
     assert_eq!(outcome.verdict, Verdict::Pass, "{:?}", outcome.message);
