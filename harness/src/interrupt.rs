@@ -91,6 +91,15 @@ pub fn spawn_init(
     Ok(child)
 }
 
+/// Returns once no case's init is being spawned. Between its fork and its exec a child
+/// holds a copy of every fd of the harness, so a socket that another case has just closed
+/// lives on until that exec; [`spawn_init`] spawns under the registry's lock (and
+/// `Command::spawn` returns only once the child has exec'd), so taking the lock is the
+/// wait.
+pub fn spawns_settled() {
+    drop(registry());
+}
+
 /// Ends a case's registration once its init is reaped, removing its folder.
 pub fn release(ticket: &Ticket, dir: tempfile::TempDir) {
     let mut reg = registry();

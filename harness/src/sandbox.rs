@@ -52,6 +52,8 @@ pub struct AddressLock {
 impl Drop for AddressLock {
     fn drop(&mut self) {
         if self.transport == Transport::Tcp {
+            // The case's sockets are closed for good only once no spawn holds a copy.
+            crate::interrupt::spawns_settled();
             purge_time_wait(self.addr);
         }
     }
@@ -217,27 +219,6 @@ pub fn enter(addr: SocketAddr, transport: Transport, policy: Policy) -> io::Resu
     Ok(Isolation::Namespaces)
 }
 
-/// How long a socket on the address may take to go before it is another program's.
-const SETTLE: Duration = Duration::from_secs(1);
-
-/// What `find` finds, if it is still found after [`SETTLE`]. A socket of the case before
-/// on the address may outlive it by a moment: a process that another case is starting
-/// holds copies of the harness's fds between its fork and its exec. Only one that stays
-/// belongs to another program. Polls `/proc` (there is no event for a socket's end),
-/// paced by the clock.
-fn lasting(find: impl Fn() -> Option<String>) -> Option<String> {
-    let deadline = Instant::now() + SETTLE;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        let found = find()?;
-        if Instant::now() >= deadline {
-            return Some(found);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
 /// What a case's program talks over, which says what on the shared network would be in its
 /// way: a TCP listener or connection, or a bound UDP socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,8 +242,12 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
         addr,
         transport,
     };
+    // A socket of the case before on this address may live on in a child that another
+    // case is spawning (a copy of the harness's fds, until its exec): only what is left
+    // once no spawn is under way belongs to another program.
+    crate::interrupt::spawns_settled();
     if transport == Transport::Udp {
-        if let Some(holder) = lasting(|| foreign_datagram_socket(addr)) {
+        if let Some(holder) = foreign_datagram_socket(addr) {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
                 format!(
@@ -277,7 +262,7 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
             note: None,
         });
     }
-    if let Some(holder) = lasting(|| foreign_listener(addr)) {
+    if let Some(holder) = foreign_listener(addr) {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!(
@@ -286,7 +271,7 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
             ),
         ));
     }
-    if let Some(holder) = lasting(|| foreign_connection(addr)) {
+    if let Some(holder) = foreign_connection(addr) {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!(
@@ -396,22 +381,16 @@ fn owner_of(inode: u64) -> Option<(u32, String)> {
     if inode == 0 {
         return None;
     }
-    let target = format!("socket:[{inode}]");
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()) {
-                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-                let cmdline = String::from_utf8_lossy(&cmdline)
-                    .trim_end_matches('\0')
-                    .replace('\0', " ");
-                return Some((pid, cmdline));
-            }
+        if socket_inodes(&[pid]).contains(&inode) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline)
+                .trim_end_matches('\0')
+                .replace('\0', " ");
+            return Some((pid, cmdline));
         }
     }
     None
@@ -423,14 +402,16 @@ fn owner_of(inode: u64) -> Option<(u32, String)> {
 ///
 /// How, without privilege: for each such socket, connect to it from its own remote address
 /// (both ends are on loopback, and that port is free again once its socket closed). The
-/// leftover answers the SYN with an ACK for the old connection, the new socket answers that
-/// ACK with a RST carrying exactly the sequence number the leftover expects, and Linux
-/// drops a `TIME_WAIT` on such a RST (RFC 1337's assassination, on unless
-/// `net.ipv4.tcp_rfc1337=1`). Nothing is sent while something listens on `addr`, so the
-/// SYN never opens a connection. A leftover whose remote port is taken again is left alone.
-/// Returns what stays, each with its state and why.
+/// leftover answers the SYN with an ACK for the old connection; that ACK finds no socket
+/// (the first probe is closed at once) or a second probe that did not send what it
+/// acknowledges, and either answers it with a RST carrying exactly the sequence number the
+/// leftover expects; Linux drops a `TIME_WAIT` on such a RST (RFC 1337's assassination, on
+/// unless `net.ipv4.tcp_rfc1337=1`). The second probe's own SYN then finds nothing and is
+/// refused: that refusal is the event that says the leftover is gone. Nothing is sent
+/// while something listens on `addr`, so no SYN ever opens a connection. A leftover whose
+/// remote port is taken again is left alone. Returns what stays, each with its state and
+/// why.
 pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
-    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let sockets = proc_net_tcp();
     let before = leftovers(addr, &sockets);
     let listening = sockets
@@ -450,28 +431,18 @@ pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
             })
             .collect();
     }
-    let mut probes = Vec::new();
+    let mut confirmations = Vec::new();
     // Why a leftover could not be reached, by its (local, remote).
     let mut unreachable = Vec::new();
     for leftover in &before {
         let (local, remote) = (leftover.local, leftover.remote);
-        let probe = Socket::new(
-            Domain::for_address(remote),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )
-        .and_then(|sock| {
-            sock.set_reuse_address(true)?;
-            sock.bind(&SockAddr::from(remote))?;
-            sock.set_nonblocking(true)?;
-            match sock.connect(&SockAddr::from(local)) {
-                // EINPROGRESS: the exchange happens on loopback, at once or nearly.
-                Err(e) if e.raw_os_error() != Some(libc::EINPROGRESS) => Err(e),
-                _ => Ok(sock),
-            }
+        let probes = probe(local, remote).and_then(|first| {
+            drop(first);
+            probe(local, remote)
         });
-        match probe {
-            Ok(sock) => probes.push(sock),
+        match probes {
+            Ok(Some(second)) => confirmations.push(second),
+            Ok(None) => {}
             Err(e) => unreachable.push((
                 (local, remote),
                 format!(
@@ -481,28 +452,38 @@ pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
             )),
         }
     }
-    let mut left = before.clone();
-    if !probes.is_empty() {
-        // The exchange is a few packets on loopback: wait for the leftovers to go, paced by
-        // the clock, and give up after a deadline (a leftover that stays only means a
-        // server without SO_REUSEADDR may fail to bind, as it would without sockcheck).
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let mut pause = Duration::from_millis(1);
-        loop {
-            left = leftovers(addr, &proc_net_tcp());
-            let reachable_left = left.iter().any(|l| {
-                let key = (l.local, l.remote);
-                before.iter().any(|b| (b.local, b.remote) == key)
-                    && !unreachable.iter().any(|(k, _)| *k == key)
-            });
-            if !reachable_left || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
+    // The exchanges are a few packets on loopback: wait for every second probe's refusal,
+    // at most until a deadline (a leftover that stays only means a server without
+    // SO_REUSEADDR may fail to bind, as it would without sockcheck).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut fds: Vec<libc::pollfd> = confirmations
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(s),
+            events: libc::POLLOUT,
+            revents: 0,
+        })
+        .collect();
+    while !fds.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
         }
-        drop(probes);
+        // SAFETY: a valid array of pollfds for sockets that outlive the call.
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                left.as_millis().clamp(1, 2000) as libc::c_int,
+            )
+        };
+        if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break;
+        }
+        fds.retain(|p| p.revents == 0);
     }
+    drop(confirmations);
+    let left = leftovers(addr, &proc_net_tcp());
     left.iter()
         .map(|l| {
             let key = (l.local, l.remote);
@@ -521,6 +502,22 @@ pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// A socket bound to `from` that has sent a SYN to `to`; `None` when the connection was
+/// refused at once (nothing was there to clear).
+fn probe(to: SocketAddr, from: SocketAddr) -> io::Result<Option<socket2::Socket>> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let sock = Socket::new(Domain::for_address(from), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&SockAddr::from(from))?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(&SockAddr::from(to)) {
+        Ok(()) => Ok(Some(sock)),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(Some(sock)),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Who holds port `remote` now, besides `leftover`, for the note on an uncleared leftover.

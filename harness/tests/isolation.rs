@@ -411,25 +411,36 @@ fn a_time_wait_whose_other_port_is_taken_is_named_with_its_holder_and_cleared_on
 }
 
 #[test]
-fn without_namespaces_a_listener_that_goes_at_once_is_not_another_programs() {
-    // A process another case is starting holds copies of the harness's fds between its
-    // fork and its exec, so the last case's listener may outlive it by a moment. Here a
-    // `sleep 0.2` holds one: the case waits for it to go instead of calling it a program.
+fn without_namespaces_a_listener_held_by_a_spawn_under_way_is_not_another_programs() {
+    // Between its fork and its exec, a case's init holds copies of the harness's fds, so
+    // the last case's listener may outlive it until that exec. Here another thread's
+    // "spawn" holds a copy (in a `sleep 0.3`, until it exits) under the spawn lock: the
+    // case waits for the spawn to end instead of calling the listener another program's.
     let (case, mut info, mode) = echo1_case("server-upper");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
     info.addr = listener.local_addr().expect("an address");
     // SAFETY: dup of a valid fd; the copy (not close-on-exec) goes to the child.
     let copy = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&listener)) };
     assert!(copy >= 0);
-    let mut holder = std::process::Command::new("sleep")
-        .arg("0.2")
-        .spawn()
-        .expect("sleep starts");
-    // SAFETY: closing our own copy.
-    unsafe { libc::close(copy) };
+    let (in_flight, spawning) = std::sync::mpsc::channel();
+    let spawner = std::thread::spawn(move || {
+        let (ticket, dir) = sockcheck::interrupt::new_workdir().expect("a ticket");
+        let spawned = sockcheck::interrupt::spawn_init(&ticket, false, || {
+            let mut holder = std::process::Command::new("sleep").arg("0.3").spawn()?;
+            // SAFETY: closing the harness's own copy: only the child holds one now.
+            unsafe { libc::close(copy) };
+            in_flight.send(()).expect("sends");
+            holder.wait()?;
+            Ok(holder)
+        });
+        sockcheck::interrupt::release(&ticket, dir);
+        // The holder was waited for inside the spawn.
+        spawned.map(drop).expect("spawned");
+    });
+    spawning.recv().expect("the spawn is under way");
     drop(listener);
     let spec = shared_reference(&info, case.role);
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
-    let _ = holder.wait();
+    spawner.join().expect("joins");
     assert_eq!(outcome.verdict, Verdict::Pass, "{:?}", outcome.message);
 }
