@@ -219,6 +219,25 @@ pub fn enter(addr: SocketAddr, transport: Transport, policy: Policy) -> io::Resu
     Ok(Isolation::Namespaces)
 }
 
+/// What `find` finds on the address, unless it is held by a process `/proc` does not show
+/// and goes within a second. Seen once, on a busy shared network, for a UDP socket of
+/// the case before (after every spawn had ended, see [`crate::interrupt::spawns_settled`]),
+/// most likely a process in the middle of its exit, whose fds are gone from `/proc` while
+/// its sockets are still being closed. A holder `/proc` shows is another program at once; one it does
+/// not show gets the second, polled by the clock since nothing signals a socket's end.
+fn unless_gone_soon(find: impl Fn() -> Option<String>) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let found = find()?;
+        if !found.starts_with(UNSEEN) || Instant::now() >= deadline {
+            return Some(found);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
 /// What a case's program talks over, which says what on the shared network would be in its
 /// way: a TCP listener or connection, or a bound UDP socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,7 +266,7 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
     // once no spawn is under way belongs to another program.
     crate::interrupt::spawns_settled();
     if transport == Transport::Udp {
-        if let Some(holder) = foreign_datagram_socket(addr) {
+        if let Some(holder) = unless_gone_soon(|| foreign_datagram_socket(addr)) {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
                 format!(
@@ -262,7 +281,7 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
             note: None,
         });
     }
-    if let Some(holder) = foreign_listener(addr) {
+    if let Some(holder) = unless_gone_soon(|| foreign_listener(addr)) {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!(
@@ -271,7 +290,7 @@ fn shared(addr: SocketAddr, transport: Transport) -> io::Result<Isolation> {
             ),
         ));
     }
-    if let Some(holder) = foreign_connection(addr) {
+    if let Some(holder) = unless_gone_soon(|| foreign_connection(addr)) {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!(
@@ -345,9 +364,12 @@ pub fn foreign_listener(addr: SocketAddr) -> Option<String> {
 fn describe_owner(inode: u64) -> String {
     match owner_of(inode) {
         Some((pid, cmdline)) => format!("pid {pid}, `{cmdline}`"),
-        None => "a process this user cannot see".to_string(),
+        None => UNSEEN.to_string(),
     }
 }
+
+/// How a holder that `/proc` does not show is described.
+const UNSEEN: &str = "a process this user cannot see";
 
 /// A UDP socket bound on `addr` (UDP leaves nothing behind a closed socket, so any is a
 /// live program's), described as [`foreign_listener`] does.
@@ -368,7 +390,7 @@ fn foreign_connection(addr: SocketAddr) -> Option<String> {
     })?;
     Some(match owner_of(found.inode) {
         Some((pid, cmdline)) => format!("pid {pid}, `{cmdline}`, to `{}`", found.remote),
-        None => format!("a process this user cannot see, to `{}`", found.remote),
+        None => format!("{UNSEEN}, to `{}`", found.remote),
     })
 }
 
