@@ -7,6 +7,7 @@
 //! title = "echo1: one client, one message (第一版)"
 //! addr = "127.0.0.1:8080"      # the tutorial's address, the default for every role
 //! prompts = []                  # stripped from printed lines wherever they appear
+//! labels = []                   # the reference's labels before the data of a line ("1:")
 //! tolerate = []                 # deviations the contract accepts as non-strict
 //! # eof_reply = "SB"            # what its server sends for each b'' if it ignores the end
 //! [words]                       # literals the cases use by name: stdin "${quit}"
@@ -35,11 +36,16 @@ struct ProgramToml {
     #[serde(default)]
     prompts: Vec<String>,
     #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
     tolerate: Vec<String>,
     eof_reply: Option<String>,
     eof_frames: Option<crate::steps::frame::Format>,
     #[serde(default)]
     words: BTreeMap<String, String>,
+    /// Another suite whose cases this program must pass too, against that suite's
+    /// fixtures: sticky1 is the rexec1 pair, so it is held to everything rexec1 is.
+    include: Option<String>,
     demo: Option<Demo>,
 }
 
@@ -58,8 +64,10 @@ pub struct Demo {
 pub struct Suite {
     pub info: ProgramInfo,
     pub title: String,
-    /// The cases, sorted by role then name.
+    /// The cases, sorted by role then name: its own and those of the suite it includes.
     pub cases: Vec<Case>,
+    /// The suite whose cases it includes, if any (`include` in program.toml).
+    pub includes: Option<String>,
     /// Fixtures by case name.
     pub fixtures: BTreeMap<String, Fixture>,
     pub demo: Option<Demo>,
@@ -203,10 +211,12 @@ impl Catalog {
                 })
                 .collect();
             out.push(Suite {
+                includes: toml.include,
                 info: ProgramInfo {
                     id: id.clone(),
                     addr,
                     prompts: toml.prompts,
+                    labels: toml.labels,
                     tolerances,
                     eof_reply: toml.eof_reply.map(String::into_bytes),
                     eof_frames: toml.eof_frames,
@@ -218,6 +228,7 @@ impl Catalog {
                 demo: toml.demo,
             });
         }
+        include_suites(&mut out)?;
         Ok(Catalog { suites: out })
     }
 
@@ -228,6 +239,54 @@ impl Catalog {
     pub fn ids(&self) -> Vec<&str> {
         self.suites.iter().map(|s| s.info.id.as_str()).collect()
     }
+}
+
+/// Adds to each suite that includes another the other's cases and fixtures. A case of its
+/// own with the same name, or an included suite that itself includes one, is refused:
+/// one level, no shadowing, so a case name says which fixture it is checked against.
+fn include_suites(suites: &mut [Suite]) -> Result<(), CatalogError> {
+    let originals = suites.to_vec();
+    for suite in suites.iter_mut() {
+        let Some(other_id) = suite.includes.clone() else {
+            continue;
+        };
+        let bad = |message: String| CatalogError::Bad {
+            path: format!("suites/{}/program.toml", suite.info.id),
+            message,
+        };
+        let other = originals
+            .iter()
+            .find(|s| s.info.id == other_id && s.info.id != suite.info.id)
+            .ok_or_else(|| {
+                bad(format!(
+                    "`include` names `{other_id}`, which is no other suite"
+                ))
+            })?;
+        if other.includes.is_some() {
+            return Err(bad(format!(
+                "`{other_id}` includes a suite itself: include one level only"
+            )));
+        }
+        for case in &other.cases {
+            if suite.cases.iter().any(|c| c.name == case.name) {
+                return Err(bad(format!(
+                    "its case `{}` has the name of a case of `{other_id}`, which it includes",
+                    case.name
+                )));
+            }
+            suite.cases.push(Case {
+                program: suite.info.id.clone(),
+                ..case.clone()
+            });
+            if let Some(fixture) = other.fixtures.get(&case.name) {
+                suite.fixtures.insert(case.name.clone(), fixture.clone());
+            }
+        }
+        suite
+            .cases
+            .sort_by(|a, b| (a.role.to_string(), &a.name).cmp(&(b.role.to_string(), &b.name)));
+    }
+    Ok(())
 }
 
 fn read_two_levels(base: &Path, ext: Option<&str>) -> Result<Vec<(String, String)>, CatalogError> {

@@ -88,6 +88,9 @@ pub struct ProgramInfo {
     pub addr: SocketAddr,
     /// Prompts stripped from printed lines wherever they appear, besides those learned.
     pub prompts: Vec<String>,
+    /// Texts the reference prints before the data of a line (sticky2's `1: `): labels, not
+    /// data, so a program may print its own label there instead (`第一次 b'helloworld'`).
+    pub labels: Vec<String>,
     /// Deviations its contract accepts as non-strict.
     pub tolerances: Vec<Tolerance>,
     /// What its server sends for each `b''` when it ignores the end of stream (echo's
@@ -203,7 +206,9 @@ pub(crate) struct Failure {
     /// What the transcript shows after `=>` for the failed step.
     pub observed: Option<String>,
     pub message: String,
-    pub symptom: Symptom,
+    /// Boxed: the evidence of a wrong frame holds three byte strings, and a `Failure` is
+    /// the error of many a `Result`.
+    pub symptom: Box<Symptom>,
     pub verdict: Verdict,
 }
 
@@ -212,7 +217,7 @@ impl Failure {
         Failure {
             observed,
             message,
-            symptom,
+            symptom: Box::new(symptom),
             verdict: Verdict::Fail,
         }
     }
@@ -222,7 +227,7 @@ impl Failure {
         Failure {
             observed: None,
             message,
-            symptom: Symptom::Other,
+            symptom: Box::new(Symptom::Other),
             verdict: Verdict::Error,
         }
     }
@@ -263,7 +268,11 @@ impl Ctx<'_> {
         if self.recording {
             Printed::recording(self.program.prompts.clone())
         } else {
-            Printed::expecting(self.expected_lines.clone(), self.program.prompts.clone())
+            Printed::expecting(
+                self.expected_lines.clone(),
+                self.program.prompts.clone(),
+                &self.program.labels,
+            )
         }
     }
 
@@ -545,6 +554,7 @@ fn run_here(
             .find(|h| {
                 h.step == index
                     && h.when.covers(&failure.symptom)
+                    && h.hint.fits(&failure.symptom)
                     && h.of.as_ref().is_none_or(|of| died_of.as_ref() == Some(of))
             })
             .map(|h| h.hint);

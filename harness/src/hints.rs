@@ -37,10 +37,13 @@ pub enum Hint {
     EmptyMessageSent,
     RecvNoAddress,
     ServerFirstOnly,
+    StderrOrder,
+    CloseBetweenExchanges,
+    LengthCountsCharacters,
 }
 
 impl Hint {
-    pub const ALL: [Hint; 27] = [
+    pub const ALL: [Hint; 30] = [
         Hint::EofLoop,
         Hint::StdinEofTraceback,
         Hint::StdinEofSpin,
@@ -68,6 +71,9 @@ impl Hint {
         Hint::EmptyMessageSent,
         Hint::RecvNoAddress,
         Hint::ServerFirstOnly,
+        Hint::StderrOrder,
+        Hint::CloseBetweenExchanges,
+        Hint::LengthCountsCharacters,
     ];
 
     /// The stable name used in JSON reports and in the corpus's expectations.
@@ -100,6 +106,9 @@ impl Hint {
             Hint::EmptyMessageSent => "empty-message-sent",
             Hint::RecvNoAddress => "recv-no-address",
             Hint::ServerFirstOnly => "server-first-only",
+            Hint::StderrOrder => "stderr-order",
+            Hint::CloseBetweenExchanges => "close-between-exchanges",
+            Hint::LengthCountsCharacters => "length-counts-characters",
         }
     }
 
@@ -171,8 +180,10 @@ impl Hint {
                  pipe is full; read both at once (proc.communicate())"
             }
             Hint::QuitIgnored => {
-                "Q (or q) must end the conversation: the client sends it and closes at once, \
-                 and the server closes the connection without replying and goes back to accept()"
+                "Q (or q) must end the conversation, however it was typed (compare the input \
+                 once it is stripped of surrounding spaces, and upper-cased): the client sends it \
+                 and closes at once, and the server closes the connection without replying and \
+                 goes back to accept()"
             }
             Hint::EmptyLineSent => {
                 "your client sent an empty (or blank) line: send(b'') sends nothing and the \
@@ -202,8 +213,9 @@ impl Hint {
                  in pieces, so read until you have 4 bytes before unpacking it"
             }
             Hint::SingleRecvBody => {
-                "your client read the body with one recv: recv returns what has arrived, up to \
-                 its size, so loop until you have the whole declared length"
+                "your client stopped reading the body before it had the whole declared length: \
+                 recv returns what has arrived, up to its size, so loop until the bytes you \
+                 actually received (len(data), not the size you asked for) add up to it"
             }
             Hint::SizeUnchecked => {
                 "a negative length or total_size, or one over your limit, is a protocol error: \
@@ -214,7 +226,7 @@ impl Hint {
             Hint::ReplyToFixedAddress => {
                 "your server answered another address than the sender's: reply with \
                  sendto(reply, addr) to the addr that recvfrom returned for this very message \
-                 (not a fixed address, not the first client's)"
+                 (not a fixed address, not the first client's, not the last one heard from)"
             }
             Hint::EmptyMessageSent => {
                 "your client sent an empty message: in UDP sendto(b'') sends an empty \
@@ -232,6 +244,21 @@ impl Hint {
                  connect()ed UDP socket turns into ConnectionRefusedError; UDP has no \
                  connection, so use sendto/recvfrom on an unconnected socket and either side \
                  may start first"
+            }
+            Hint::StderrOrder => {
+                "the reply has the command's output in another order: send all of its stdout, \
+                 then all of its stderr (two pipes, stdout=PIPE and stderr=PIPE, joined as \
+                 stdout + stderr; stderr=STDOUT mixes them in the order the command wrote)"
+            }
+            Hint::CloseBetweenExchanges => {
+                "the server closed the connection between two exchanges (recv returned b'', or \
+                 a reset raised ConnectionResetError), and your client ended with an error: \
+                 that is the end of the conversation, not a failure, so close the socket and \
+                 exit 0"
+            }
+            Hint::LengthCountsCharacters => {
+                "your length counts characters, not bytes: a non-ASCII character takes several \
+                 bytes in UTF-8, so declare len() of the bytes you send, not of the decoded text"
             }
         }
     }
@@ -251,6 +278,14 @@ pub enum Symptom {
         got: Vec<u8>,
         want: Option<Vec<u8>>,
     },
+    /// A frame came whole, with another body than the fixture's (`want`, when the fixture
+    /// has the exact bytes); `rest_follows`: the body is the start of the expected one and
+    /// the rest came right after the frame (the declared length was short).
+    WrongBody {
+        got: Vec<u8>,
+        want: Option<Vec<u8>>,
+        rest_follows: bool,
+    },
     /// The step itself recognised a known mistake (the four bytes of a length prefix read
     /// big-endian give the expected length).
     Declared(Hint),
@@ -268,8 +303,11 @@ pub enum Symptom {
     StillRunning {
         spinning: bool,
     },
-    /// The process exited with another status than the fixture's.
-    WrongExit,
+    /// The process exited with another status than the fixture's; `errored`: with an
+    /// error (a non-zero status or a signal) where the fixture has success.
+    WrongExit {
+        errored: bool,
+    },
     /// An expected printed line never came while the program ran, but did once it exited.
     PrintedOnlyAtExit,
     /// An expected printed line never came; `exited`: the program had died by then.
@@ -331,11 +369,67 @@ impl SymptomKind {
                 | (SymptomKind::Died, Symptom::LineMissing { exited: true })
                 | (SymptomKind::Died, Symptom::Died)
                 | (SymptomKind::Bytes, Symptom::UnexpectedBytes { .. })
+                | (SymptomKind::Bytes, Symptom::WrongBody { .. })
                 | (SymptomKind::Open, Symptom::StayedOpen { .. })
                 | (SymptomKind::Running, Symptom::StillRunning { .. })
-                | (SymptomKind::Exit, Symptom::WrongExit)
+                | (SymptomKind::Exit, Symptom::WrongExit { .. })
         )
     }
+}
+
+impl Hint {
+    /// Whether the evidence of a failure is what this hint names, for a hint a case
+    /// declares: the way the step failed says where to look, and this says whether the
+    /// bytes show the mistake (a reply with the right lines in another order is no
+    /// missing stderr). Most hints need nothing more than the way of failing.
+    pub fn fits(self, symptom: &Symptom) -> bool {
+        // The hints that name what the bytes show; any other hint, whatever they are.
+        if !matches!(
+            self,
+            Hint::StderrOrder | Hint::StderrMissing | Hint::TotalSizeStdoutOnly
+        ) {
+            return true;
+        }
+        let (got, want, rest_follows) = match symptom {
+            Symptom::UnexpectedBytes { got, want } => (got, want, false),
+            Symptom::WrongBody {
+                got,
+                want,
+                rest_follows,
+            } => (got, want, *rest_follows),
+            // A reply that stopped short, or never came.
+            _ => return self == Hint::StderrMissing,
+        };
+        // The body is cut where the declared length ends (a frame), or the reply stopped.
+        let cut_short = want
+            .as_ref()
+            .is_some_and(|w| got.len() < w.len() && w.starts_with(got));
+        match self {
+            Hint::StderrOrder => want.as_ref().is_some_and(|w| reordered_lines(got, w)),
+            Hint::StderrMissing => cut_short && !rest_follows,
+            // What was left out came right after the frame: the length was wrong, not the body.
+            _ => rest_follows,
+        }
+    }
+}
+
+/// A frame whose declared length is the number of characters of the expected body (UTF-8),
+/// not its bytes: the body is the start of the expected one, and its rest followed.
+pub fn counts_characters(got: &[u8], want: &[u8], rest_follows: bool) -> bool {
+    rest_follows && std::str::from_utf8(want).is_ok_and(|w| w.chars().count() == got.len())
+}
+
+/// Whether `got` holds the lines of `want`, each as often, in another order.
+pub fn reordered_lines(got: &[u8], want: &[u8]) -> bool {
+    let lines = |b: &[u8]| {
+        let mut l: Vec<Vec<u8>> = b
+            .split_inclusive(|c| *c == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect();
+        l.sort();
+        l
+    };
+    got != want && got.len() == want.len() && lines(got) == lines(want)
 }
 
 /// What happened in the run up to the failing step.
@@ -419,18 +513,31 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
                 (false, false) => None,
             }
         }
-        Symptom::WrongExit
+        Symptom::WrongExit { errored: true }
+            if client
+                && e.peer_ended.is_some()
+                && e.stdin_after_peer_end
+                && !died_of("EOFError") =>
+        {
+            Some(Hint::CloseBetweenExchanges)
+        }
+        Symptom::WrongExit { .. }
             if server && peer_fin && e.eof_reply.is_some() && died_of("BrokenPipeError") =>
         {
             Some(Hint::EofLoop)
         }
-        Symptom::WrongExit
+        Symptom::WrongExit { .. }
             if server
                 && matches!(e.peer_ended, Some(PeerEnd::Reset))
                 && died_of("ConnectionResetError") =>
         {
             Some(Hint::ResetUncaught)
         }
+        Symptom::WrongBody {
+            got,
+            want: Some(want),
+            rest_follows,
+        } if counts_characters(got, want, *rest_follows) => Some(Hint::LengthCountsCharacters),
         Symptom::PrintedOnlyAtExit => Some(Hint::BufferedOutput),
         Symptom::Declared(hint) => Some(*hint),
         _ => None,
@@ -502,7 +609,7 @@ mod tests {
         };
         assert_eq!(diagnose(&first), Some(Hint::ExitedAtStart));
         assert_eq!(diagnose(&evidence(&exited)), Some(Hint::OneClientOnly));
-        let wrong_exit = Symptom::WrongExit;
+        let wrong_exit = Symptom::WrongExit { errored: true };
         assert_eq!(diagnose(&evidence(&wrong_exit)), None);
         let broken_pipe = Evidence {
             last_exception: Some("BrokenPipeError"),
@@ -513,7 +620,7 @@ mod tests {
 
     #[test]
     fn a_reset_that_killed_the_server_is_not_blamed_on_eof_or_on_one_client() {
-        let wrong_exit = Symptom::WrongExit;
+        let wrong_exit = Symptom::WrongExit { errored: true };
         let reset = Evidence {
             peer_ended: Some(PeerEnd::Reset),
             last_exception: Some("ConnectionResetError"),

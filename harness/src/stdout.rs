@@ -1,6 +1,7 @@
 //! What an implementation prints, read leniently and as it streams: prompts, ANSI colour
-//! codes and surrounding blanks are stripped, extra lines are skipped, and a Python bytes
-//! repr (`b'HELLO'`) stands for the text it shows (`HELLO`).
+//! codes and surrounding blanks are stripped, extra lines are skipped, a Python bytes repr
+//! (`b'HELLO'`, `b'h\xc3\xa9'`) stands for the bytes it denotes (`HELLO`, `hé`), and a label
+//! of the program's own may come before the data (`客户端的数据 b'hello'` for `hello`).
 //!
 //! [`Printed`] takes stdout chunk by chunk and matches the fixture's expected lines, in
 //! order, as the lines complete, so any amount of other output before or between them is
@@ -23,7 +24,7 @@ const MAX_RECORDED_LINES: usize = 10_000;
 enum Use {
     /// The fixture's lines still to be found, in order, and the printed lines that matched.
     Expect {
-        wanted: VecDeque<String>,
+        wanted: VecDeque<Wanted>,
         matched: Vec<String>,
         /// The longest word of the next wanted line: a line without it cannot match.
         needle: Vec<u8>,
@@ -60,12 +61,17 @@ pub struct Printed {
 }
 
 impl Printed {
-    /// Matches `expected` lines (in order) as they are printed.
-    pub fn expecting(expected: Vec<String>, prompts: Vec<String>) -> Printed {
+    /// Matches `expected` lines (in order) as they are printed; `labels` are the texts
+    /// the fixture's lines may start with that are the reference's labels, not data.
+    pub fn expecting(expected: Vec<String>, prompts: Vec<String>, labels: &[String]) -> Printed {
+        let wanted: VecDeque<Wanted> = expected
+            .into_iter()
+            .map(|text| Wanted::new(text, labels))
+            .collect();
         Printed::new(
             Use::Expect {
-                needle: expected.first().map(|w| needle_of(w)).unwrap_or_default(),
-                wanted: expected.into(),
+                needle: wanted.front().map(Wanted::needle).unwrap_or_default(),
+                wanted,
                 matched: Vec::new(),
             },
             prompts,
@@ -83,6 +89,11 @@ impl Printed {
     }
 
     fn new(use_: Use, prompts: Vec<String>) -> Printed {
+        let mut prompts: Vec<String> = prompts
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .collect();
+        longest_first(&mut prompts);
         Printed {
             use_,
             partial: Vec::new(),
@@ -90,10 +101,7 @@ impl Printed {
             bytes: 0,
             lines: 0,
             eof: false,
-            prompts: prompts
-                .into_iter()
-                .filter(|p| !p.trim().is_empty())
-                .collect(),
+            prompts,
             ports: Vec::new(),
             unmatched: 0,
             first_unmatched: Vec::new(),
@@ -161,9 +169,9 @@ impl Printed {
             } => match wanted.front() {
                 Some(want) if !cut && memchr::memmem::find(raw, needle).is_some() => {
                     let line = normalise(&String::from_utf8_lossy(raw), &self.prompts, &self.ports);
-                    if line_matches(want, &line) {
+                    if want.matches(&line) {
                         wanted.pop_front();
-                        *needle = wanted.front().map(|w| needle_of(w)).unwrap_or_default();
+                        *needle = wanted.front().map(Wanted::needle).unwrap_or_default();
                         matched.push(line);
                         true
                     } else {
@@ -202,15 +210,21 @@ impl Printed {
     }
 
     /// Learns a prompt: what the program printed without a newline before it read its input.
-    /// Called when the program has just shown that it read a line of stdin.
+    /// Called when the program has just shown that it read a line of stdin. Two prompts
+    /// printed before one read (`请输入消息: 请选择聊天对象: `) are learned as two, besides
+    /// the pair, since each may later be printed alone.
     pub fn learn_prompt(&mut self) {
         if self.partial_len == 0 || self.partial_len > MAX_PROMPT {
             return;
         }
         let text = strip_ansi(&String::from_utf8_lossy(&self.partial));
-        if !text.trim().is_empty() && !self.prompts.contains(&text) {
-            self.prompts.push(text);
+        let pieces = prompt_pieces(&text);
+        for prompt in std::iter::once(text.as_str()).chain(pieces) {
+            if !prompt.trim().is_empty() && !self.prompts.iter().any(|p| p == prompt) {
+                self.prompts.push(prompt.to_string());
+            }
         }
+        longest_first(&mut self.prompts);
     }
 
     /// How many expected lines were printed so far (checking), or lines kept (recording).
@@ -259,17 +273,125 @@ impl Printed {
     }
 }
 
-/// The longest run of letters and digits of an expected line, which every printed line
-/// that matches it contains: normalising only removes (colour codes, prompts, blanks) or
-/// redacts ports (`[PORT]`, so that word is left out), and a bytes repr `b'..'` shows its
-/// letters and digits as they are.
-fn needle_of(want: &str) -> Vec<u8> {
-    want.replace("[PORT]", " ")
-        .split(|c: char| !c.is_alphanumeric())
-        .max_by_key(|w| w.len())
-        .unwrap_or_default()
-        .as_bytes()
-        .to_vec()
+/// An expected printed line: the fixture's text and the data it carries.
+#[derive(Debug)]
+struct Wanted {
+    text: String,
+    /// The text of its data: the line after the reference's label, if it has one.
+    shown: String,
+    /// The bytes the line stands for, its bytes reprs unwrapped (`b'HELLO'` is `HELLO`),
+    /// after the reference's own label, if it has one (sticky2's `1: `).
+    data: Vec<u8>,
+    /// The fixture's line starts with a label of the reference's.
+    labelled: bool,
+}
+
+impl Wanted {
+    fn new(text: String, labels: &[String]) -> Wanted {
+        let label = labels
+            .iter()
+            .filter(|l| !l.is_empty())
+            .find(|l| text.starts_with(l.as_str()));
+        let shown = label
+            .map_or(text.as_str(), |l| text[l.len()..].trim_start())
+            .to_string();
+        Wanted {
+            data: as_data(&shown),
+            shown,
+            labelled: label.is_some(),
+            text,
+        }
+    }
+
+    /// Whether a printed (normalised) line carries this data: the same text, or the same
+    /// data at its end, after a label of the program's own (text that ends in a space or a
+    /// colon). Empty data is only ever an empty bytes repr (`b''`), or nothing after a
+    /// label where the fixture's line too is only a label.
+    fn matches(&self, line: &str) -> bool {
+        if line == self.text {
+            return true;
+        }
+        data_candidates(line, max_shown_len(self.data.len())).any(|(labelled, shown)| {
+            if self.data.is_empty() {
+                is_empty_repr(shown) || (shown.is_empty() && labelled && self.labelled)
+            } else {
+                as_data(shown) == self.data
+            }
+        })
+    }
+
+    /// The longest run of ASCII letters and digits of the data, which every printed line
+    /// that matches contains: normalising only removes (colour codes, prompts, blanks) or
+    /// redacts ports (`[PORT]`, so that word is left out), a label only adds, and a bytes
+    /// repr shows printable ASCII as it is (`b'h\xc3\xa9llo'` shows `llo` of `héllo`).
+    fn needle(&self) -> Vec<u8> {
+        as_data(&self.shown.replace("[PORT]", " "))
+            .split(|b| !b.is_ascii_alphanumeric())
+            .max_by_key(|w| w.len())
+            .unwrap_or_default()
+            .to_vec()
+    }
+}
+
+/// The longest text that can show `len` bytes of data: each byte as `\xNN` in a bytes
+/// repr, the repr's `b''` around them, and a margin for blanks.
+fn max_shown_len(len: usize) -> usize {
+    4 * len + 8
+}
+
+/// The ways to read a printed line as a label and data: the whole line (no label), then
+/// what follows each space or colon, trimmed (`客户端的数据 b'hello'` gives `b'hello'`), as
+/// long as what follows is no longer than `max_len`.
+fn data_candidates(line: &str, max_len: usize) -> impl Iterator<Item = (bool, &str)> {
+    let starts = line
+        .char_indices()
+        .filter(|(_, c)| matches!(c, ' ' | '\t' | ':' | '：'))
+        .map(|(i, c)| i + c.len_utf8());
+    std::iter::once((false, line))
+        .chain(starts.map(move |i| (true, line[i..].trim_start())))
+        .filter(move |(_, rest)| rest.len() <= max_len)
+}
+
+fn is_empty_repr(text: &str) -> bool {
+    matches!(text, "b''" | "b\"\"")
+}
+
+/// Sorts prompts so that the longest is stripped first: `>>>:` before `>>>`, whatever
+/// either ends with.
+fn longest_first(prompts: &mut [String]) {
+    prompts.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+}
+
+/// The prompts within a text a program printed before one read: it is cut after each
+/// colon or `>` that blanks follow, and after each full-width colon (`请输入消息: 请选择聊天对象: `
+/// is two prompts). One prompt gives nothing.
+fn prompt_pieces(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let mut end = i + c.len_utf8();
+        let ends_prompt = match c {
+            '：' => true,
+            ':' | '>' => chars.peek().is_some_and(|(_, n)| n.is_whitespace()),
+            _ => false,
+        };
+        if !ends_prompt {
+            continue;
+        }
+        while let Some((j, n)) = chars.peek().copied().filter(|(_, n)| n.is_whitespace()) {
+            end = j + n.len_utf8();
+            chars.next();
+        }
+        if end < text.len() && !text[start..end].trim().is_empty() {
+            pieces.push(&text[start..end]);
+            start = end;
+        }
+    }
+    if !pieces.is_empty() && !text[start..].trim().is_empty() {
+        pieces.push(&text[start..]);
+    }
+    pieces
 }
 
 /// A printed line for a report: quoted, at most `EXCERPT` bytes of it, with its full size
@@ -341,20 +463,53 @@ pub fn redact_ports(text: &str, ports: &[u16]) -> String {
     out
 }
 
-/// The text inside a Python bytes literal (`b'he\'l'` → `he'l`), if the line is one.
-pub fn unwrap_bytes_repr(line: &str) -> Option<Vec<u8>> {
-    let rest = line.strip_prefix('b')?;
-    let quote = rest.chars().next().filter(|q| *q == '\'' || *q == '"')?;
-    let body = rest[1..].strip_suffix(quote)?;
+/// The bytes a printed text stands for: its text as UTF-8, where each Python bytes
+/// literal in it (`b'h\xc3\xa9'`, `b"it's"`) is the bytes it denotes, so `b'hi' ('127.0.0.1', 9000)`
+/// is `hi ('127.0.0.1', 9000)`. A `b'` that does not open a well-formed literal is text.
+pub fn as_data(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let starts_literal = rest.starts_with("b'") || rest.starts_with("b\"");
+        let after_word = text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if starts_literal && !after_word {
+            if let Some((bytes, used)) = bytes_literal(rest) {
+                out.extend_from_slice(&bytes);
+                i += used;
+                continue;
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        i += c.len_utf8().max(1);
+    }
+    out
+}
+
+/// The bytes of the Python bytes literal that `text` starts with (`b'he\'l' rest`), and the
+/// length of the literal's text.
+fn bytes_literal(text: &str) -> Option<(Vec<u8>, usize)> {
+    let quote = text[1..]
+        .chars()
+        .next()
+        .filter(|q| *q == '\'' || *q == '"')?;
     let mut out = Vec::new();
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
+    let mut chars = text.char_indices().skip(2);
+    while let Some((i, c)) = chars.next() {
+        if c == quote {
+            return Some((out, i + 1));
+        }
         if c != '\\' {
             let mut buf = [0u8; 4];
             out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
             continue;
         }
-        match chars.next()? {
+        match chars.next()?.1 {
             'n' => out.push(b'\n'),
             'r' => out.push(b'\r'),
             't' => out.push(b'\t'),
@@ -362,24 +517,19 @@ pub fn unwrap_bytes_repr(line: &str) -> Option<Vec<u8>> {
             '\'' => out.push(b'\''),
             '"' => out.push(b'"'),
             'x' => {
-                let hex: String = chars.by_ref().take(2).collect();
+                let hex: String = [chars.next()?.1, chars.next()?.1].iter().collect();
                 out.push(u8::from_str_radix(&hex, 16).ok()?);
             }
             _ => return None,
         }
     }
-    Some(out)
+    None
 }
 
-/// Whether a printed (normalised) line carries the expected data: the same text, or the
-/// same non-empty data once a Python bytes repr on either side is unwrapped.
+/// Whether a printed (normalised) line carries the data of an expected line that has no
+/// label of the reference's (see [`Wanted::matches`]).
 pub fn line_matches(expected: &str, actual: &str) -> bool {
-    if expected == actual {
-        return true;
-    }
-    let as_data = |s: &str| unwrap_bytes_repr(s).unwrap_or_else(|| s.as_bytes().to_vec());
-    let want = as_data(expected);
-    !want.is_empty() && want == as_data(actual)
+    Wanted::new(expected.to_string(), &[]).matches(actual)
 }
 
 #[cfg(test)]
@@ -415,13 +565,13 @@ mod tests {
         );
         assert!(line_matches("b''", "b''"));
         assert!(!line_matches("111", "222"));
-        assert_eq!(unwrap_bytes_repr("b'\\x00\\xff'"), Some(vec![0, 255]));
-        assert_eq!(unwrap_bytes_repr("hello"), None);
+        assert_eq!(as_data("b'\\x00\\xff'"), vec![0, 255]);
+        assert_eq!(as_data("hello"), b"hello");
     }
 
     #[test]
     fn expected_lines_are_found_in_order_among_any_other_output() {
-        let mut p = Printed::expecting(vec!["one".into(), "two".into()], vec![]);
+        let mut p = Printed::expecting(vec!["one".into(), "two".into()], vec![], &[]);
         for _ in 0..1000 {
             p.push(b"debug: noise\n");
         }
@@ -439,14 +589,14 @@ mod tests {
 
     #[test]
     fn a_huge_line_is_cut_counted_and_excerpted() {
-        let mut p = Printed::expecting(vec!["data".into()], vec![]);
+        let mut p = Printed::expecting(vec!["data".into()], vec![], &[]);
         let chunk = vec![b'x'; 1 << 20];
         for _ in 0..8 {
             p.push(&chunk);
         }
         p.push(b"\ndata\n");
         assert_eq!(p.matched(0), Some("data"));
-        let mut q = Printed::expecting(vec!["data".into()], vec![]);
+        let mut q = Printed::expecting(vec!["data".into()], vec![], &[]);
         q.push(&chunk);
         q.push(b"\n");
         let shown = q.printed_instead();
@@ -457,28 +607,111 @@ mod tests {
         );
     }
 
+    fn needle_of(text: &str) -> Vec<u8> {
+        Wanted::new(text.to_string(), &[]).needle()
+    }
+
     #[test]
     fn every_expected_line_contains_its_needle_and_noise_does_not() {
         assert_eq!(needle_of("b'HELLO'"), b"HELLO");
         assert_eq!(needle_of("Hi, sockets 123!"), b"sockets");
+        assert_eq!(needle_of("来自[127.0.0.1:[PORT]]的一条消息:"), b"127");
+        assert_eq!(needle_of("b''"), b"");
+        assert_eq!(needle_of("b'\\xffAB'"), b"AB");
         assert_eq!(
-            needle_of("来自[127.0.0.1:[PORT]]的一条消息:"),
-            "的一条消息".as_bytes()
+            needle_of("héllo wörld"),
+            b"rld",
+            "a bytes repr escapes é: only ASCII is shown as it is"
         );
-        assert_eq!(needle_of("b''"), b"b");
-        assert_eq!(needle_of("b'\\xff'"), b"xff");
-        let mut p = Printed::expecting(vec!["b'\\xffA'".into()], vec![]);
+        let mut p = Printed::expecting(vec!["b'\\xffA'".into()], vec![], &[]);
         p.push(b"b'\\xffA'\n");
         assert_eq!(p.available(), 1, "a repr with escapes still matches");
-        let mut q = Printed::expecting(vec!["来自[127.0.0.1:[PORT]]的一条消息:".into()], vec![]);
+        let mut q = Printed::expecting(
+            vec!["来自[127.0.0.1:[PORT]]的一条消息:".into()],
+            vec![],
+            &[],
+        );
         q.add_port(40123);
         q.push("\x1b[0m来自[127.0.0.1:40123]的一条消息:\n".as_bytes());
         assert_eq!(q.available(), 1);
+        let mut r = Printed::expecting(vec!["héllo wörld".into()], vec![], &[]);
+        r.push(b"b'h\\xc3\\xa9llo w\\xc3\\xb6rld'\n");
+        assert_eq!(
+            r.available(),
+            1,
+            "the repr of the UTF-8 bytes is the same data"
+        );
+    }
+
+    #[test]
+    fn a_label_of_the_programs_own_may_come_before_the_data() {
+        assert!(line_matches("hello", "客户端的数据 b'hello'"));
+        assert!(line_matches("hello", "收到:hello"));
+        assert!(line_matches("hello", "收到： hello"));
+        assert!(line_matches("hello world", "echo: hello world"));
+        assert!(!line_matches("hello", "hellohello"), "no label ends there");
+        assert!(
+            !line_matches("hello", "hello!"),
+            "the data is what the line ends with"
+        );
+        assert!(!line_matches("hello", "hello: hi"));
+        assert!(line_matches("b''", "第二次 b''"));
+        assert!(
+            !line_matches("b''", "waiting:"),
+            "an empty repr is not a label with nothing after it"
+        );
+        // The contract's own text is data: another address is no label.
+        assert!(!line_matches(
+            "来自[127.0.0.1:[PORT]]的一条消息:hi",
+            "来自[127.0.0.2:[PORT]]的一条消息:hi"
+        ));
+        assert!(line_matches(
+            "hi ('127.0.0.1', [PORT])",
+            "b'hi' ('127.0.0.1', [PORT])"
+        ));
+        // sticky2: the reference's `1: ` and `2: ` are labels.
+        let labels = ["1:".to_string(), "2:".to_string()];
+        let first = Wanted::new("1: helloworld".into(), &labels);
+        assert!(first.matches("1: helloworld"));
+        assert!(first.matches("第一次 b'helloworld'"));
+        assert!(!first.matches("第一次 b'hello'"));
+        let second = Wanted::new("2:".into(), &labels);
+        assert!(second.matches("第二次 b''"));
+        assert!(second.matches("second:"));
+        assert!(!second.matches("b'world'"));
+        assert!(!second.matches("2: world"));
+        assert!(!second.matches("world"), "a line with no label shows data");
+    }
+
+    #[test]
+    fn the_longest_prompt_is_stripped_first_and_two_prompts_are_two() {
+        let mut p = Printed::expecting(vec!["helloSB".into()], vec![">>>".into()], &[]);
+        p.push(b">>>:");
+        p.learn_prompt();
+        p.push(b"helloSB\n");
+        assert_eq!(p.matched(0), Some("helloSB"));
+        assert_eq!(p.prompts(), [">>>:", ">>>"]);
+        let mut q = Printed::expecting(vec!["hi".into(), "there".into()], vec![], &[]);
+        q.push("请输入消息,回车发送: 请选择聊天对象: ".as_bytes());
+        q.learn_prompt();
+        assert_eq!(
+            q.prompts(),
+            [
+                "请输入消息,回车发送: 请选择聊天对象: ",
+                "请输入消息,回车发送: ",
+                "请选择聊天对象: "
+            ]
+        );
+        q.push("请选择聊天对象: hi\n请输入消息,回车发送: there\n".as_bytes());
+        assert_eq!(q.available(), 2);
+        assert_eq!(prompt_pieces(">>: "), Vec::<&str>::new());
+        assert_eq!(prompt_pieces(">>>:"), Vec::<&str>::new());
+        assert_eq!(prompt_pieces("名字：消息："), ["名字：", "消息："]);
     }
 
     #[test]
     fn what_was_printed_instead_is_the_first_and_last_lines_and_a_count() {
-        let mut p = Printed::expecting(vec!["never".into()], vec![]);
+        let mut p = Printed::expecting(vec!["never".into()], vec![], &[]);
         for i in 1..=10 {
             p.push(format!("line {i}\n").as_bytes());
         }
@@ -493,14 +726,14 @@ mod tests {
                 "\"line 10\""
             ]
         );
-        let mut q = Printed::expecting(vec!["never".into()], vec![]);
+        let mut q = Printed::expecting(vec!["never".into()], vec![], &[]);
         q.push(b"a\nb\nc\nd\n");
         assert_eq!(q.printed_instead(), ["\"a\"", "\"b\"", "\"c\"", "\"d\""]);
     }
 
     #[test]
     fn a_prompt_is_learned_from_what_waits_without_a_newline() {
-        let mut p = Printed::expecting(vec!["helloSB".into(), "worldSB".into()], vec![]);
+        let mut p = Printed::expecting(vec!["helloSB".into(), "worldSB".into()], vec![], &[]);
         p.push(b">>: ");
         p.learn_prompt();
         p.push(b">>: helloSB\n>>: ");
@@ -508,7 +741,7 @@ mod tests {
         p.push(b"worldSB\n");
         assert_eq!(p.matched(1), Some("worldSB"));
         assert_eq!(p.prompts(), [">>: "]);
-        let mut q = Printed::expecting(vec!["x".into()], vec![]);
+        let mut q = Printed::expecting(vec!["x".into()], vec![], &[]);
         q.push(&[b'y'; 100]);
         q.learn_prompt();
         assert!(

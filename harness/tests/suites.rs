@@ -1,7 +1,8 @@
 //! One test per case file: the reference implementation, run as a separate process exactly
 //! as a student's program is, must pass the case against its fixture. Where a case has no
 //! fixture yet (or with `SOCKCHECK_RECORD=1`), the run records one and insta stores it as
-//! `fixtures/<program>/<case>.snap.new` for `cargo insta review`.
+//! `fixtures/<program>/<case>.snap.new` for `cargo insta review`. A suite that includes
+//! another's cases (sticky1 includes rexec1's) has its reference checked against them too.
 
 mod common;
 
@@ -29,6 +30,46 @@ fn reference_passes(#[files("../suites/*/*.case")] path: PathBuf) {
         .iter()
         .find(|c| c.name == name)
         .expect("the case is in its suite");
+    let transcript = reference_run(suite, case);
+    insta::with_settings!({
+        snapshot_path => common::root().join("fixtures").join(&program),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, transcript);
+    });
+}
+
+#[test]
+fn included_cases_pass_against_the_including_programs_reference() {
+    let catalog = common::catalog();
+    let mut checked = 0;
+    for suite in catalog.suites.iter().filter(|s| s.includes.is_some()) {
+        let included = catalog
+            .suite(suite.includes.as_deref().unwrap_or_default())
+            .expect("the included suite");
+        for case in suite
+            .cases
+            .iter()
+            .filter(|c| included.cases.iter().any(|i| i.name == c.name))
+        {
+            assert!(
+                suite.fixtures.contains_key(&case.name),
+                "{}/{}: the included case has no fixture",
+                suite.info.id,
+                case.name
+            );
+            reference_run(suite, case);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no suite includes another's cases");
+}
+
+/// Runs the reference of `suite` through `case`: it must pass (or record) without reaching
+/// a deadline. Returns the transcript.
+fn reference_run(suite: &sockcheck::catalog::Suite, case: &sockcheck::script::Case) -> String {
+    let (program, name) = (&suite.info.id, &case.name);
     let spec = IutSpec {
         command: reference_command(&common::sockcheck_exe(), &suite.info, case.role),
         workdir: None,
@@ -36,7 +77,7 @@ fn reference_passes(#[files("../suites/*/*.case")] path: PathBuf) {
         limits: Default::default(),
     };
     let record = std::env::var_os("SOCKCHECK_RECORD").is_some_and(|v| v == "1");
-    let mode = match suite.fixtures.get(&name) {
+    let mode = match suite.fixtures.get(name) {
         Some(fixture) if !record => Mode::Check(fixture.clone()),
         _ => Mode::Record,
     };
@@ -55,11 +96,5 @@ fn reference_passes(#[files("../suites/*/*.case")] path: PathBuf) {
         outcome.deadlines, 0,
         "{program}/{name} passed but reached a deadline"
     );
-    insta::with_settings!({
-        snapshot_path => common::root().join("fixtures").join(&program),
-        prepend_module_to_snapshot => false,
-        omit_expression => true,
-    }, {
-        insta::assert_snapshot!(name, outcome.transcript.join("\n"));
-    });
+    outcome.transcript.join("\n")
 }

@@ -315,7 +315,9 @@ fn exit(ctx: &mut Ctx, expected: Option<&Observation>, nonzero: bool) -> StepEnd
         .map(|e| format!(" (it died of {e})"))
         .unwrap_or_default();
     StepEnd::Fail(Failure::new(
-        Symptom::WrongExit,
+        Symptom::WrongExit {
+            errored: want == ExitStatus::Code(0) && observed != want,
+        },
         Some(observed.to_string()),
         if nonzero {
             format!("expected a non-zero exit status (an error), got {observed}{died_of}")

@@ -461,7 +461,9 @@ fn paced<T>(
 fn recv_from(ctx: &mut Ctx, name: &str, expected: Option<&Observation>) -> StepEnd {
     let started = Instant::now();
     let deadline = first_contact_deadline(ctx);
-    let no_ports_before = sandbox::udp_no_ports();
+    // Drops counted from the last one a step accounted for, not from now: a program that
+    // answers a port where nothing is bound may well do it before this step begins.
+    let no_ports_before = sandbox::udp_no_ports().map(|_| ctx.session.no_ports_seen);
     // A datagram, or `None` once the program has exited with none on its way.
     let got = ctx.session.wait_for(deadline, &interest, |s| {
         let exited = s.exited();
@@ -605,7 +607,7 @@ fn dropped(ctx: &mut Ctx) -> StepEnd {
             message: "skipped on the shared network: a datagram lost before the server is up \
                       can only be seen in the case's own network namespace"
                 .to_string(),
-            symptom: Symptom::Other,
+            symptom: Box::new(Symptom::Other),
             verdict: crate::engine::Verdict::Skipped,
         });
     }
