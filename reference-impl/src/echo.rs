@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use crate::console::{print_line, prompt, read_line};
 use crate::net::{Conn, Listener};
 use crate::pyrepr::bytes_repr;
-use crate::Error;
+use crate::{unless_server_gone, Error};
 
 /// The tutorial's `recv(1024)`.
 const RECV_SIZE: usize = 1024;
@@ -61,10 +61,12 @@ pub fn echo2_client(
         let Some(line) = read_line(input)? else {
             return Ok(());
         };
-        conn.send(&line)?;
-        let reply = conn.recv(RECV_SIZE)?;
+        // The server closed or reset between exchanges: stop instead of spinning on `b''`.
+        if unless_server_gone(conn.send(&line))?.is_none() {
+            return Ok(());
+        }
+        let reply = unless_server_gone(conn.recv(RECV_SIZE))?.unwrap_or_default();
         if reply.is_empty() {
-            // The server closed between exchanges: stop instead of spinning on `b''`.
             return Ok(());
         }
         print_line(out, &String::from_utf8_lossy(&reply))?;

@@ -12,7 +12,7 @@ use crate::console::{print_line, prompt, read_line};
 use crate::frame::{self, Decoded, FrameError, MAX_ENCODABLE_LEN};
 use crate::net::{Conn, Listener};
 use crate::rexec::{run_command, strip, Limits};
-use crate::Error;
+use crate::{unless_server_gone, Error};
 
 /// The servers' `conn.recv(1024)` of a command: requests stay unframed, as in the tutorial.
 const RECV_SIZE: usize = 1024;
@@ -172,7 +172,10 @@ fn converse_as_client(
         if command.is_empty() {
             continue;
         }
-        conn.send(command)?;
+        // The server closed or reset between exchanges: stop, exit 0.
+        if unless_server_gone(conn.send(command))?.is_none() {
+            return Ok(());
+        }
         let Some(body) = read_frame(&mut conn, addr, limits, format)? else {
             return Ok(());
         };
@@ -214,7 +217,11 @@ fn read_frame(
             }
         }
         let missing = wanted - buf.len();
-        let more = conn.recv(missing.min(RECV_CHUNK))?;
+        let more = match conn.recv(missing.min(RECV_CHUNK)) {
+            // A reset before the frame's first byte ends the exchanges as a close does.
+            Err(err) if err.is_peer_gone() && buf.is_empty() => return Ok(None),
+            received => received?,
+        };
         if more.is_empty() {
             if buf.is_empty() {
                 return Ok(None);

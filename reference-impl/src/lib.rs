@@ -379,6 +379,17 @@ impl Error {
     }
 }
 
+/// A client's send or receive between two exchanges: `Ok(None)` when the server is gone
+/// (a reset, or the broken pipe that sending after one gives). SPEC.md: a server that
+/// closes between exchanges, in either way, ends the client, which exits 0.
+pub(crate) fn unless_server_gone<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.is_peer_gone() => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::console::{print_line, prompt, read_line};
 use crate::net::{Conn, Listener};
-use crate::Error;
+use crate::{unless_server_gone, Error};
 
 /// The tutorial's `recv(1024)`, for commands and replies alike.
 const RECV_SIZE: usize = 1024;
@@ -90,7 +90,9 @@ pub fn rexec1_client(
         let Some(command) = read_line(input)? else {
             return Ok(());
         };
-        conn.send(&command)?;
+        if unless_server_gone(conn.send(&command))?.is_none() {
+            return Ok(());
+        }
         if !receive_and_print(&mut conn, out)? {
             return Ok(());
         }
@@ -115,7 +117,9 @@ pub fn rexec2_client(
             print_line(out, EMPTY_NOTICE)?;
             continue;
         }
-        conn.send(command)?;
+        if unless_server_gone(conn.send(command))?.is_none() {
+            return Ok(());
+        }
         if is_quit(command) {
             return Ok(());
         }
@@ -128,9 +132,9 @@ pub fn rexec2_client(
 /// The clients' `recv(1024)` and `print(data.decode(...))`: the reply as text (the
 /// tutorial decodes GBK for Chinese Windows; the shell here speaks UTF-8), and the
 /// newline `print` adds after it, even when the output ends with its own. `false` when
-/// the server has closed instead: the client stops rather than spin on `b''`.
+/// the server has closed (or reset) instead: the client stops rather than spin on `b''`.
 fn receive_and_print(conn: &mut Conn, out: &mut impl Write) -> Result<bool, Error> {
-    let reply = conn.recv(RECV_SIZE)?;
+    let reply = unless_server_gone(conn.recv(RECV_SIZE))?.unwrap_or_default();
     if reply.is_empty() {
         return Ok(false);
     }
