@@ -322,3 +322,66 @@ fn read_two_levels(base: &Path, ext: Option<&str>) -> Result<Vec<(String, String
     files.sort();
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect()
+    }
+
+    const CASE: &str = "role server\nspawn\nexit\n";
+
+    #[test]
+    fn an_included_suites_cases_run_with_its_fixtures_under_the_including_program() {
+        let suites = files(&[
+            ("a/program.toml", "title = \"a\"\naddr = \"127.0.0.1:1\"\n"),
+            ("a/server-x.case", CASE),
+            (
+                "b/program.toml",
+                "title = \"b\"\naddr = \"127.0.0.1:2\"\ninclude = \"a\"\n",
+            ),
+            ("b/server-y.case", CASE),
+        ]);
+        let fixtures = files(&[("a/server-x.snap", "---\n---\nspawn\nexit => 0\n")]);
+        let catalog = Catalog::from_files(&suites, &fixtures).unwrap();
+        let b = catalog.suite("b").unwrap();
+        let names: Vec<&str> = b.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["server-x", "server-y"]);
+        assert_eq!(b.cases[0].program, "b");
+        assert!(b.fixtures.contains_key("server-x"));
+        assert_eq!(catalog.suite("a").unwrap().cases.len(), 1);
+    }
+
+    #[test]
+    fn an_include_that_names_no_suite_or_shadows_a_case_is_refused() {
+        let unknown = files(&[
+            (
+                "b/program.toml",
+                "title = \"b\"\naddr = \"127.0.0.1:2\"\ninclude = \"nope\"\n",
+            ),
+            ("b/server-y.case", CASE),
+        ]);
+        let e = Catalog::from_files(&unknown, &[]).unwrap_err().to_string();
+        assert!(e.contains("`nope`, which is no other suite"), "{e}");
+        let shadowing = files(&[
+            ("a/program.toml", "title = \"a\"\naddr = \"127.0.0.1:1\"\n"),
+            ("a/server-x.case", CASE),
+            (
+                "b/program.toml",
+                "title = \"b\"\naddr = \"127.0.0.1:2\"\ninclude = \"a\"\n",
+            ),
+            ("b/server-x.case", CASE),
+        ]);
+        let e = Catalog::from_files(&shadowing, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`server-x` has the name of a case of `a`"),
+            "{e}"
+        );
+    }
+}

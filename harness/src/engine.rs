@@ -560,8 +560,20 @@ fn run_here(
             .map(|h| h.hint);
         outcome.hint = declared.or_else(|| ctx.diagnose(step, &failure.symptom));
         outcome.verdict = failure.verdict;
+        // Every byte accounted for, on the failing path too: datagrams no step took are
+        // named (a server that floods its client fails its `exit`, and should hear why).
+        let unexpected = match index < case.steps.len() {
+            true => crate::steps::udp::pending(&mut ctx)
+                .map(|(what, _)| format!("; meanwhile it sent datagrams no step expected: {what}"))
+                .unwrap_or_default(),
+            false => String::new(),
+        };
         outcome.message = Some(if index < case.steps.len() {
-            format!("step {} `{step}`: {}", index + 1, failure.message)
+            format!(
+                "step {} `{step}`: {}{unexpected}",
+                index + 1,
+                failure.message
+            )
         } else {
             format!("at the end of the case: {}", failure.message)
         });

@@ -722,4 +722,95 @@ mod tests {
         };
         assert_eq!(diagnose(&server_waits), Some(Hint::NotClosed));
     }
+
+    #[test]
+    fn a_declared_hint_fits_only_the_bytes_that_show_its_mistake() {
+        let want = b"out 1\nout 2\nerr 1\nerr 2\n";
+        let merged = bytes(b"err 1\nout 1\nerr 2\nout 2\n", Some(want));
+        assert!(Hint::StderrOrder.fits(&merged));
+        assert!(!Hint::StderrMissing.fits(&merged));
+        let stdout_only = bytes(b"out 1\nout 2\n", Some(want));
+        assert!(Hint::StderrMissing.fits(&stdout_only));
+        assert!(!Hint::StderrOrder.fits(&stdout_only));
+        assert!(!Hint::TotalSizeStdoutOnly.fits(&stdout_only));
+        let short_frame = |rest_follows| Symptom::WrongBody {
+            got: b"out 1\nout 2\n".to_vec(),
+            want: Some(want.to_vec()),
+            rest_follows,
+        };
+        assert!(Hint::TotalSizeStdoutOnly.fits(&short_frame(true)));
+        assert!(!Hint::StderrMissing.fits(&short_frame(true)));
+        assert!(!Hint::TotalSizeStdoutOnly.fits(&short_frame(false)));
+        assert!(Hint::StderrMissing.fits(&short_frame(false)));
+        let other = bytes(b"something else entirely", Some(want));
+        for hint in [
+            Hint::StderrOrder,
+            Hint::StderrMissing,
+            Hint::TotalSizeStdoutOnly,
+        ] {
+            assert!(!hint.fits(&other), "{hint:?}");
+        }
+        assert!(Hint::StderrMissing.fits(&Symptom::Short { got: 3 }));
+        assert!(
+            Hint::EmptyLineSent.fits(&bytes(b"   ", None)),
+            "a hint with no evidence of its own fits its way of failing"
+        );
+        assert!(
+            !reordered_lines(want, want),
+            "the same bytes are no reordering"
+        );
+    }
+
+    #[test]
+    fn a_length_that_counts_characters_is_named_only_when_the_rest_followed() {
+        let want = "你好, wörld\n".as_bytes();
+        let chars = "你好, wörld\n".chars().count();
+        assert!(counts_characters(&want[..chars], want, true));
+        assert!(!counts_characters(&want[..chars], want, false));
+        assert!(!counts_characters(&want[..chars - 1], want, true));
+        let body = Symptom::WrongBody {
+            got: want[..chars].to_vec(),
+            want: Some(want.to_vec()),
+            rest_follows: true,
+        };
+        assert_eq!(
+            diagnose(&evidence(&body)),
+            Some(Hint::LengthCountsCharacters)
+        );
+    }
+
+    #[test]
+    fn a_client_that_errs_when_the_server_left_between_exchanges_is_told_so() {
+        let exit = Symptom::WrongExit { errored: true };
+        let reset = Evidence {
+            role: Role::Client,
+            peer_ended: Some(PeerEnd::Reset),
+            last_exception: Some("ConnectionResetError"),
+            stdin_after_peer_end: true,
+            ..evidence(&exit)
+        };
+        assert_eq!(diagnose(&reset), Some(Hint::CloseBetweenExchanges));
+        let fin = Evidence {
+            peer_ended: Some(PeerEnd::HalfClose),
+            last_exception: Some("error"),
+            ..reset
+        };
+        assert_eq!(diagnose(&fin), Some(Hint::CloseBetweenExchanges));
+        let no_exchange_after = Evidence {
+            stdin_after_peer_end: false,
+            ..fin
+        };
+        assert_eq!(diagnose(&no_exchange_after), None);
+        let eof = Evidence {
+            last_exception: Some("EOFError"),
+            ..fin
+        };
+        assert_eq!(diagnose(&eof), None, "the end of its input, not the server");
+        let succeeded_wrongly = Symptom::WrongExit { errored: false };
+        let mid_frame = Evidence {
+            symptom: &succeeded_wrongly,
+            ..fin
+        };
+        assert_eq!(diagnose(&mid_frame), None);
+    }
 }

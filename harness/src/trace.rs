@@ -147,12 +147,27 @@ impl Trace {
     }
 
     /// The last `n` events as wire-log lines.
+    /// The last `n` lines of the wire log; a run of the same event (a program flooding
+    /// the peer with one datagram) is one line that says how many times and until when.
     pub fn last_lines(&self, n: usize) -> Vec<String> {
-        let skip = self.entries.len().saturating_sub(n);
-        self.entries
-            .iter()
-            .skip(skip)
-            .map(|e| e.to_string())
+        let mut runs: Vec<(&Entry, usize, Duration)> = Vec::new();
+        for entry in self.entries.iter().rev() {
+            let full = runs.len() == n;
+            match runs.last_mut() {
+                Some((first, times, _)) if first.event == entry.event => {
+                    *first = entry;
+                    *times += 1;
+                }
+                _ if full => break,
+                _ => runs.push((entry, 1, entry.at)),
+            }
+        }
+        runs.iter()
+            .rev()
+            .map(|(entry, times, last)| match times {
+                1 => entry.to_string(),
+                _ => format!("{entry} (×{times}, the last at {:.3}s)", last.as_secs_f64()),
+            })
             .collect()
     }
 }
@@ -217,6 +232,23 @@ fn count(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_of_the_same_event_is_one_line_of_the_wire_log() {
+        let mut t = Trace::new();
+        t.push(Event::Spawned);
+        for _ in 0..500 {
+            t.push(Event::Wrote {
+                to: "u1".into(),
+                bytes: 2,
+            });
+        }
+        t.push(Event::Exited { status: "0".into() });
+        let lines = t.last_lines(24);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[1].contains("(×500, the last at"), "{lines:?}");
+        assert_eq!(t.last_lines(2).len(), 2);
+    }
 
     #[test]
     fn printing_is_counted_in_one_event_and_the_trace_stays_bounded() {

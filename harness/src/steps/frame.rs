@@ -154,6 +154,18 @@ impl Step {
             Some(Err(None)) => {
                 let end = conn.end.map(|e| e.word()).unwrap_or("eof");
                 let have = conn.received.len();
+                // A connection dropped unanswered as the program ends (a server that died
+                // of a reset on an earlier connection): the evidence a TCP read gives too.
+                if have == 0 && ctx.exits_soon() {
+                    return StepEnd::Fail(Failure::new(
+                        Symptom::ExitedBeforeConnection,
+                        Some(end.to_string()),
+                        format!(
+                            "the connection ended ({end}) unanswered and the program exited (status {})",
+                            ctx.status_word()
+                        ),
+                    ));
+                }
                 return StepEnd::Fail(Failure::new(
                     Symptom::Other,
                     Some(end.to_string()),
