@@ -380,6 +380,7 @@ impl Ctx<'_> {
             stdin_closed: self.session.iut.as_ref().is_some_and(|i| i.stdin_closed()),
             stdin_after_peer_end: self.stdin_after_peer_end,
             served_before,
+            heard_from_program: self.session.trace.heard_from_program,
             last_exception: last_exception.as_deref(),
             eof_reply: self.program.eof_reply.as_deref(),
             eof_frames: self.program.eof_frames,

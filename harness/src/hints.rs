@@ -445,6 +445,8 @@ pub struct Evidence<'a> {
     /// Connections the peer had opened before the one the step is about (for steps about
     /// no connection: all it had opened).
     pub served_before: usize,
+    /// Some byte or datagram of the program's had reached the peer.
+    pub heard_from_program: bool,
     /// The exception the program died of (the end of its last Python traceback), if any.
     pub last_exception: Option<&'a str>,
     /// What the program's server sends for each `b''` when it ignores the end of stream.
@@ -462,7 +464,9 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
     let died_of = |name: &str| e.last_exception == Some(name);
     let peer_fin = matches!(e.peer_ended, Some(PeerEnd::HalfClose | PeerEnd::Close));
     match e.symptom {
-        Symptom::ExitedBeforeConnection if e.served_before == 0 => Some(Hint::ExitedAtStart),
+        Symptom::ExitedBeforeConnection if e.served_before == 0 && !e.heard_from_program => {
+            Some(Hint::ExitedAtStart)
+        }
         Symptom::ExitedBeforeConnection if server && e.peer_reset_any => {
             died_of("ConnectionResetError").then_some(Hint::ResetUncaught)
         }
@@ -561,6 +565,7 @@ mod tests {
             peer_reset_any: false,
             stdin_closed: false,
             served_before: 1,
+            heard_from_program: true,
             last_exception: None,
             eof_reply: Some(b"SB"),
             eof_frames: None,
@@ -605,9 +610,19 @@ mod tests {
         let exited = Symptom::ExitedBeforeConnection;
         let first = Evidence {
             served_before: 0,
+            heard_from_program: false,
             ..evidence(&exited)
         };
         assert_eq!(diagnose(&first), Some(Hint::ExitedAtStart));
+        let after_an_exchange = Evidence {
+            heard_from_program: true,
+            ..first
+        };
+        assert_eq!(
+            diagnose(&after_an_exchange),
+            None,
+            "a program that answered before it left did not exit at its start"
+        );
         assert_eq!(diagnose(&evidence(&exited)), Some(Hint::OneClientOnly));
         let wrong_exit = Symptom::WrongExit { errored: true };
         assert_eq!(diagnose(&evidence(&wrong_exit)), None);

@@ -168,8 +168,9 @@ impl Printed {
                 needle,
             } => match wanted.front() {
                 Some(want) if !cut && memchr::memmem::find(raw, needle).is_some() => {
-                    let line = normalise(&String::from_utf8_lossy(raw), &self.prompts, &self.ports);
-                    if want.matches(&line) {
+                    let text = String::from_utf8_lossy(raw);
+                    let line = normalise(&text, &self.prompts, &self.ports);
+                    if want.matches(&line, ends_open(&text)) {
                         wanted.pop_front();
                         *needle = wanted.front().map(Wanted::needle).unwrap_or_default();
                         matched.push(line);
@@ -306,9 +307,14 @@ impl Wanted {
     /// Whether a printed (normalised) line carries this data: the same text, or the same
     /// data at its end, after a label of the program's own (text that ends in a space or a
     /// colon). Empty data is only ever an empty bytes repr (`b''`), or nothing after a
-    /// label where the fixture's line too is only a label.
-    fn matches(&self, line: &str) -> bool {
+    /// label where the fixture's line too is only a label; `open`: the line as printed,
+    /// before its blanks were trimmed, ended in a space or a colon (`第二次 ` is a label and
+    /// nothing after it).
+    fn matches(&self, line: &str, open: bool) -> bool {
         if line == self.text {
+            return true;
+        }
+        if self.data.is_empty() && self.labelled && open && !line.is_empty() {
             return true;
         }
         data_candidates(line, max_shown_len(self.data.len())).any(|(labelled, shown)| {
@@ -350,6 +356,14 @@ fn data_candidates(line: &str, max_len: usize) -> impl Iterator<Item = (bool, &s
     std::iter::once((false, line))
         .chain(starts.map(move |i| (true, line[i..].trim_start())))
         .filter(move |(_, rest)| rest.len() <= max_len)
+}
+
+/// Whether a printed line, colour codes aside, ends in a space or a colon: the end of a
+/// label, with nothing after it.
+fn ends_open(text: &str) -> bool {
+    strip_ansi(text)
+        .trim_end_matches(['\r', '\n'])
+        .ends_with([' ', '\t', ':', '：'])
 }
 
 fn is_empty_repr(text: &str) -> bool {
@@ -529,7 +543,7 @@ fn bytes_literal(text: &str) -> Option<(Vec<u8>, usize)> {
 /// Whether a printed (normalised) line carries the data of an expected line that has no
 /// label of the reference's (see [`Wanted::matches`]).
 pub fn line_matches(expected: &str, actual: &str) -> bool {
-    Wanted::new(expected.to_string(), &[]).matches(actual)
+    Wanted::new(expected.to_string(), &[]).matches(actual, false)
 }
 
 #[cfg(test)]
@@ -672,15 +686,25 @@ mod tests {
         // sticky2: the reference's `1: ` and `2: ` are labels.
         let labels = ["1:".to_string(), "2:".to_string()];
         let first = Wanted::new("1: helloworld".into(), &labels);
-        assert!(first.matches("1: helloworld"));
-        assert!(first.matches("第一次 b'helloworld'"));
-        assert!(!first.matches("第一次 b'hello'"));
+        assert!(first.matches("1: helloworld", false));
+        assert!(first.matches("第一次 b'helloworld'", false));
+        assert!(!first.matches("第一次 b'hello'", false));
         let second = Wanted::new("2:".into(), &labels);
-        assert!(second.matches("第二次 b''"));
-        assert!(second.matches("second:"));
-        assert!(!second.matches("b'world'"));
-        assert!(!second.matches("2: world"));
-        assert!(!second.matches("world"), "a line with no label shows data");
+        assert!(second.matches("第二次 b''", false));
+        assert!(second.matches("second:", false));
+        assert!(
+            second.matches("第二次", true),
+            "printed as `第二次 `: a label, then nothing"
+        );
+        assert!(!second.matches("第二次", false), "a word alone is data");
+        assert!(!second.matches("b'world'", false));
+        assert!(!second.matches("2: world", false));
+        assert!(
+            !second.matches("world", false),
+            "a line with no label shows data"
+        );
+        assert!(ends_open("\x1b[1m第二次 \x1b[0m\r"));
+        assert!(!ends_open("第二次"));
     }
 
     #[test]

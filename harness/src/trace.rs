@@ -80,6 +80,8 @@ pub struct Trace {
     entries: VecDeque<Entry>,
     /// Events dropped from the front to stay under the cap.
     pub dropped: usize,
+    /// Some byte or datagram of the program's reached the peer during the run.
+    pub heard_from_program: bool,
 }
 
 impl Default for Trace {
@@ -94,11 +96,16 @@ impl Trace {
             start: Instant::now(),
             entries: VecDeque::new(),
             dropped: 0,
+            heard_from_program: false,
         }
     }
 
     pub fn push(&mut self, event: Event) {
         let at = self.start.elapsed();
+        self.heard_from_program |= matches!(
+            event,
+            Event::Received { .. } | Event::DatagramReceived { .. }
+        );
         // Printing goes on and on: count it in the last event while nothing else happened.
         if let (
             Event::Printed { lines, bytes },

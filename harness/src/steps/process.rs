@@ -176,6 +176,10 @@ fn stdin(ctx: &mut Ctx, line: &[u8]) -> StepEnd {
         .write(&Target::Stdin, &data, Segmentation::Whole, deadline)
     {
         Ok(()) => StepEnd::Ok(None),
+        // A program that has ended (a client that saw the server's close and stopped) does
+        // not read its input: the line is lost, and the observations that follow judge
+        // what it did. One still running that shut its input is another matter.
+        Err(WriteError::Gone(_)) if ctx.exits_soon() => StepEnd::Ok(None),
         Err(WriteError::Gone(e)) => StepEnd::Fail(Failure::new(
             Symptom::Other,
             None,

@@ -7,7 +7,9 @@
 //! send c1 "hello"         one write; `split 1`: one-byte segments, paced apart;
 //!                         `split random 7`: segments of 1-16 bytes cut by seed 7
 //! peek c1 10              wait until 10 bytes are buffered, without reading them
-//! read c1 => "HELLO"      all it has sent so far (at least the fixture's bytes); `read c1 4`: exactly 4
+//! read c1 => "HELLO"      all it has sent so far (at least the fixture's bytes); `read c1 4`: exactly 4;
+//!                         `read c1 or-end`: those bytes, or else the end of the connection with
+//!                         none (a program may see the peer's end and stop before it sends again)
 //! read-end c1 => eof      how it ends the connection: eof or reset (nothing may come first)
 //! shutdown c1             half-close: the peer stops writing and keeps reading
 //! close c1 / reset c1     the peer closes (FIN) or aborts (RST); nothing may be left unread
@@ -52,6 +54,8 @@ pub enum Step {
     Read {
         conn: String,
         bytes: Option<usize>,
+        /// `or-end`: the end of the connection with no byte passes too.
+        or_end: bool,
     },
     ReadEnd(String),
     Shutdown(String),
@@ -77,14 +81,27 @@ pub fn parse(word: &str, rest: &str, args: &[&str]) -> Option<Result<Step, Strin
         "reset" => conn_only(Step::Reset),
         "read-end" => conn_only(Step::ReadEnd),
         "read" => match args {
-            [c] => conn_name(c).map(|conn| Step::Read { conn, bytes: None }),
+            [c] => conn_name(c).map(|conn| Step::Read {
+                conn,
+                bytes: None,
+                or_end: false,
+            }),
+            [c, "or-end"] => conn_name(c).map(|conn| Step::Read {
+                conn,
+                bytes: None,
+                or_end: true,
+            }),
             [c, n] => conn_name(c).and_then(|conn| {
                 Ok(Step::Read {
                     conn,
                     bytes: Some(count(n)?),
+                    or_end: false,
                 })
             }),
-            _ => Err("`read` takes a connection and an optional byte count: `read c1 [N]`".into()),
+            _ => Err(
+                "`read` takes a connection and an optional byte count or `or-end`: `read c1 [N|or-end]`"
+                    .into(),
+            ),
         },
         "peek" => match args {
             [c, n] => conn_name(c).and_then(|conn| {
@@ -152,10 +169,15 @@ impl fmt::Display for Step {
                 Ok(())
             }
             Step::Peek { conn, bytes } => write!(f, "peek {conn} {bytes}"),
-            Step::Read { conn, bytes: None } => write!(f, "read {conn}"),
+            Step::Read {
+                conn,
+                bytes: None,
+                or_end,
+            } => write!(f, "read {conn}{}", if *or_end { " or-end" } else { "" }),
             Step::Read {
                 conn,
                 bytes: Some(n),
+                ..
             } => write!(f, "read {conn} {n}"),
             Step::ReadEnd(c) => write!(f, "read-end {c}"),
             Step::Shutdown(c) => write!(f, "shutdown {c}"),
@@ -252,8 +274,12 @@ impl Step {
             Step::Accept(name) => accept(ctx, name),
             Step::Send { conn, data, split } => send(ctx, conn, data, *split),
             Step::Peek { conn, bytes } => peek(ctx, conn, *bytes),
-            Step::Read { conn, bytes } => match expected {
-                Some(Observation::Bytes(want)) => read_checked(ctx, conn, *bytes, want),
+            Step::Read {
+                conn,
+                bytes,
+                or_end,
+            } => match expected {
+                Some(Observation::Bytes(want)) => read_checked(ctx, conn, *bytes, want, *or_end),
                 _ => read_recorded(ctx, conn, *bytes),
             },
             Step::ReadEnd(conn) => read_end(ctx, conn, expected),
@@ -469,7 +495,14 @@ fn peek(ctx: &mut Ctx, name: &str, bytes: usize) -> StepEnd {
 /// Waits until the fixture's bytes have arrived (or what arrived diverges, or the
 /// connection ends), then takes them: `read c1 N` exactly N bytes, `read c1` everything
 /// that has arrived, so bytes sent beyond the expected ones in the same write fail here.
-fn read_checked(ctx: &mut Ctx, name: &str, bytes: Option<usize>, want: &Expected) -> StepEnd {
+/// `or_end`: an end with no byte before it is observed instead, and passes.
+fn read_checked(
+    ctx: &mut Ctx,
+    name: &str,
+    bytes: Option<usize>,
+    want: &Expected,
+    or_end: bool,
+) -> StepEnd {
     let limit = bytes.unwrap_or(want.len());
     let Some(fd) = ctx.session.conn(name).map(|c| c.fd()) else {
         return StepEnd::Fail(Failure::harness(format!("no connection `{name}`")));
@@ -498,6 +531,9 @@ fn read_checked(ctx: &mut Ctx, name: &str, bytes: Option<usize>, want: &Expected
     };
     let got: Vec<u8> = conn.received.drain(..take).collect();
     let end = conn.end;
+    if let (true, true, Some(end)) = (or_end, got.is_empty(), end) {
+        return StepEnd::Ok(Some(Observation::End(end)));
+    }
     // The read stopped at its cap with more on the way: say so rather than a wrong size.
     let and_more = if take_all && got.len() >= limit + OVERRUN {
         " and more"
