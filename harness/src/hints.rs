@@ -322,7 +322,7 @@ pub enum Symptom {
 /// The ways a step can fail that a case may declare a hint for (`hint <id> if <word>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SymptomKind {
-    /// Part of the expected bytes, or none, then silence.
+    /// Part of the expected bytes (at least one), then silence.
     Short,
     /// None of the expected bytes, then silence.
     Nothing,
@@ -363,7 +363,7 @@ impl SymptomKind {
     pub fn covers(self, symptom: &Symptom) -> bool {
         matches!(
             (self, symptom),
-            (SymptomKind::Short, Symptom::Short { .. })
+            (SymptomKind::Short, Symptom::Short { got: 1.. })
                 | (SymptomKind::Nothing, Symptom::Short { got: 0 })
                 | (SymptomKind::Missing, Symptom::LineMissing { .. })
                 | (SymptomKind::Died, Symptom::LineMissing { exited: true })

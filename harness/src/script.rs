@@ -18,7 +18,7 @@
 //! (a silence window: nothing may arrive). Cases stimulate; the expected values live only
 //! in the fixture, which has one line per step: the step, then `=> what was observed`.
 //! A line `hint <id> if <short|nothing|bytes|open|running|exit>` after a step declares the hint a
-//! failure of that step in that way gets (a short reply to a command flooding stderr is
+//! failure of that step in that way gets (no reply at all to a command flooding stderr is
 //! the stderr deadlock); it is not a step and has no fixture line.
 //! The steps themselves, one module per family, are in [`crate::steps`]; this module reads
 //! the file around them (the role, the comments) and checks their order.
@@ -42,7 +42,7 @@ pub struct Case {
     /// The comment lines at the top of the file: what the case is about.
     pub about: String,
     pub steps: Vec<Step>,
-    /// Hints the case declares for its steps: `hint stderr-deadlock if short` after a step
+    /// Hints the case declares for its steps: `hint stderr-deadlock if nothing` after a step
     /// gives that hint when that step fails that way (and only then).
     pub hints: Vec<DeclaredHint>,
 }
@@ -154,7 +154,7 @@ pub fn parse(program: &str, name: &str, text: &str) -> Result<Case, ParseError> 
     })
 }
 
-/// `<hint-id> if <symptom>`, e.g. `stderr-deadlock if short`.
+/// `<hint-id> if <symptom>`, e.g. `stderr-deadlock if nothing`.
 fn parse_hint(step: usize, rest: &str) -> Result<DeclaredHint, String> {
     let usage = || {
         format!(

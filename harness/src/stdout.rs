@@ -167,17 +167,23 @@ impl Printed {
                 matched,
                 needle,
             } => match wanted.front() {
-                Some(want) if !cut && memchr::memmem::find(raw, needle).is_some() => {
+                Some(_) if !cut && memchr::memmem::find(raw, needle).is_some() => {
                     let text = String::from_utf8_lossy(raw);
                     let line = normalise(&text, &self.prompts, &self.ports);
-                    if want.matches(&line, ends_open(&text)) {
-                        wanted.pop_front();
-                        *needle = wanted.front().map(Wanted::needle).unwrap_or_default();
-                        matched.push(line);
-                        true
-                    } else {
-                        false
+                    // A bytes repr of several lines (`b'1\n2\n'`) prints them all in one.
+                    let lines = repr_lines(&line).unwrap_or_else(|| vec![line]);
+                    let last = lines.len() - 1;
+                    let mut any = false;
+                    for (i, line) in lines.into_iter().enumerate() {
+                        let open = i == last && ends_open(&text);
+                        if wanted.front().is_some_and(|w| w.matches(&line, open)) {
+                            wanted.pop_front();
+                            matched.push(line);
+                            any = true;
+                        }
                     }
+                    *needle = wanted.front().map(Wanted::needle).unwrap_or_default();
+                    any
                 }
                 _ => false,
             },
@@ -356,6 +362,24 @@ fn data_candidates(line: &str, max_len: usize) -> impl Iterator<Item = (bool, &s
     std::iter::once((false, line))
         .chain(starts.map(move |i| (true, line[i..].trim_start())))
         .filter(move |(_, rest)| rest.len() <= max_len)
+}
+
+/// The lines a printed line stands for when a bytes repr in it holds newlines
+/// (`结果: b'1\n2\n'` is `结果: 1` and `2`); `None` for any other line.
+fn repr_lines(line: &str) -> Option<Vec<String>> {
+    if !line.contains("\\n") {
+        return None;
+    }
+    let data = as_data(line);
+    if !data.contains(&b'\n') {
+        return None;
+    }
+    let lines: Vec<String> = data
+        .split(|b| *b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    (!lines.is_empty()).then_some(lines)
 }
 
 /// Whether a printed line, colour codes aside, ends in a space or a colon: the end of a
@@ -705,6 +729,20 @@ mod tests {
         );
         assert!(ends_open("\x1b[1m第二次 \x1b[0m\r"));
         assert!(!ends_open("第二次"));
+    }
+
+    #[test]
+    fn a_bytes_repr_of_several_lines_is_those_lines() {
+        let mut p = Printed::expecting(vec!["1".into(), "2".into()], vec![], &[]);
+        p.push(b"b'1\\n2\\n'\n");
+        assert_eq!(p.available(), 2);
+        let mut q = Printed::expecting(vec!["1".into(), "2".into()], vec![], &[]);
+        q.push("结果: b'1\\n2\\n'\n".as_bytes());
+        assert_eq!(q.available(), 2, "a label before the repr");
+        let mut r = Printed::expecting(vec!["1".into(), "3".into()], vec![], &[]);
+        r.push(b"b'1\\n2\\n'\n");
+        assert_eq!(r.available(), 1, "2 is not 3");
+        assert_eq!(repr_lines("a \\n b"), None, "no repr: a backslash and an n");
     }
 
     #[test]
