@@ -129,7 +129,7 @@ impl Hint {
                  non-strict)"
             }
             Hint::StdinEofSpin => {
-                "your client never exits after its input ended: input() keeps raising EOFError \
+                "your program never exits after its input ended: input() keeps raising EOFError \
                  (or readline() keeps returning ''), so leave the loop there instead of going on"
             }
             Hint::NotListening => {
@@ -517,6 +517,13 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
                 (false, false) => None,
             }
         }
+        // A server that reads its stdin (udp-chat's replies) and goes round its loop once
+        // that input has ended; no connection of the peer's is in play.
+        Symptom::StillRunning { spinning: true }
+            if server && e.stdin_closed && e.peer_ended.is_none() =>
+        {
+            Some(Hint::StdinEofSpin)
+        }
         Symptom::WrongExit { errored: true }
             if client
                 && e.peer_ended.is_some()
@@ -736,6 +743,20 @@ mod tests {
             ..server_loops
         };
         assert_eq!(diagnose(&server_waits), Some(Hint::NotClosed));
+        let spinning = Symptom::StillRunning { spinning: true };
+        let chat_server = Evidence {
+            role: Role::Server,
+            symptom: &spinning,
+            peer_ended: None,
+            stdin_closed: true,
+            ..evidence(&spinning)
+        };
+        assert_eq!(diagnose(&chat_server), Some(Hint::StdinEofSpin));
+        let chat_server_waits = Evidence {
+            symptom: &blocked,
+            ..chat_server
+        };
+        assert_eq!(diagnose(&chat_server_waits), None);
     }
 
     #[test]

@@ -303,7 +303,7 @@ impl Session {
         let mut iut = Iut::spawn(spec, self.addr, printed, self.private)?;
         // Datagram sockets bound before the program started: their ports are redacted too.
         for sock in &self.socks {
-            iut.out.add_port(sock.port());
+            iut.out.add_port(sock.port(), &sock.name);
         }
         self.iut = Some(iut);
         self.trace.push(Event::Spawned);
@@ -334,7 +334,7 @@ impl Session {
     /// Notes a connection the peer opened.
     fn opened(&mut self, conn: Conn) {
         if let Some(iut) = &mut self.iut {
-            iut.out.add_port(conn.local_port);
+            iut.out.add_port(conn.local_port, &conn.name);
         }
         self.trace.push(Event::Opened {
             conn: conn.name.clone(),

@@ -46,11 +46,12 @@ pub struct Printed {
     /// Prompts stripped wherever they appear: the suite's, and those learned from the
     /// program (text left without a newline when it read its input).
     prompts: Vec<String>,
-    /// The peer's ephemeral ports, redacted as `[PORT]`.
-    ports: Vec<u16>,
+    /// The ports of the peer's sockets, each redacted with its socket's name: `[PORT:u1]`
+    /// (so a line that names another client's port than the sender's is told apart).
+    ports: Vec<(u16, String)>,
     /// Lines printed since the last match: how many, the first and the last few (excerpts).
     unmatched: u64,
-    first_unmatched: Vec<String>,
+    first_unmatched: Vec<(Vec<u8>, usize)>,
     /// The heads of the last two unmatched lines and their full lengths, raw: buffers
     /// reused line after line, turned into excerpts only when a report asks.
     last_unmatched: [(Vec<u8>, usize); 2],
@@ -111,8 +112,8 @@ impl Printed {
         }
     }
 
-    pub fn add_port(&mut self, port: u16) {
-        self.ports.push(port);
+    pub fn add_port(&mut self, port: u16, socket: &str) {
+        self.ports.push((port, socket.to_string()));
     }
 
     /// Takes a chunk of stdout; returns how many lines it completed.
@@ -203,8 +204,7 @@ impl Printed {
             self.unmatched += 1;
             let head = &raw[..raw.len().min(EXCERPT + 4)];
             if self.first_unmatched.len() < 3 {
-                self.first_unmatched
-                    .push(excerpt_line(&String::from_utf8_lossy(head), full_len));
+                self.first_unmatched.push((head.to_vec(), full_len));
             } else {
                 self.last_newer = 1 - self.last_newer;
                 let (buf, len) = &mut self.last_unmatched[self.last_newer];
@@ -258,18 +258,24 @@ impl Printed {
         }
     }
 
-    /// Excerpts of what was printed since the last match: a few first and last lines.
+    /// Excerpts of what was printed since the last match: a few first and last lines, as
+    /// they are compared (colour codes and prompts gone, the peer's ports named), so a
+    /// student sees `[PORT:u1]` where `[PORT:u2]` was expected. A line that was only a
+    /// prompt (the program's last words before its stdout closed) is left out.
     pub fn printed_instead(&self) -> Vec<String> {
-        let mut out = self.first_unmatched.clone();
-        let shown = out.len() + self.last_count;
+        let show = |(buf, len): &(Vec<u8>, usize)| {
+            let line = normalise(&String::from_utf8_lossy(buf), &self.prompts, &self.ports);
+            (!line.is_empty()).then(|| excerpt_line(&line, *len))
+        };
+        let mut out: Vec<String> = self.first_unmatched.iter().filter_map(show).collect();
+        let shown = self.first_unmatched.len() + self.last_count;
         if (shown as u64) < self.unmatched {
             out.push(format!("… {} more lines …", self.unmatched - shown as u64));
         }
         let older = 1 - self.last_newer;
         let order = [older, self.last_newer];
         for &i in &order[2 - self.last_count..] {
-            let (buf, len) = &self.last_unmatched[i];
-            out.push(excerpt_line(&String::from_utf8_lossy(buf), *len));
+            out.extend(show(&self.last_unmatched[i]));
         }
         out
     }
@@ -334,10 +340,10 @@ impl Wanted {
 
     /// The longest run of ASCII letters and digits of the data, which every printed line
     /// that matches contains: normalising only removes (colour codes, prompts, blanks) or
-    /// redacts ports (`[PORT]`, so that word is left out), a label only adds, and a bytes
+    /// redacts ports (`[PORT:u1]`, so that word is left out), a label only adds, and a bytes
     /// repr shows printable ASCII as it is (`b'h\xc3\xa9llo'` shows `llo` of `héllo`).
     fn needle(&self) -> Vec<u8> {
-        as_data(&self.shown.replace("[PORT]", " "))
+        as_data(&without_port_marks(&self.shown))
             .split(|b| !b.is_ascii_alphanumeric())
             .max_by_key(|w| w.len())
             .unwrap_or_default()
@@ -461,8 +467,8 @@ pub fn strip_ansi(line: &str) -> String {
 
 /// Normalises one printed line: ANSI codes and prompts removed wherever they appear (a
 /// prompt has no newline, so it sits at the start of the next printed line), the peer's
-/// ephemeral ports replaced by `[PORT]`, surrounding white space trimmed.
-pub fn normalise(line: &str, prompts: &[String], ports: &[u16]) -> String {
+/// sockets' ports replaced by `[PORT:<socket>]`, surrounding white space trimmed.
+pub fn normalise(line: &str, prompts: &[String], ports: &[(u16, String)]) -> String {
     let mut text = strip_ansi(line);
     for prompt in prompts.iter().filter(|p| !p.trim().is_empty()) {
         text = text.replace(prompt.as_str(), "");
@@ -474,8 +480,8 @@ pub fn normalise(line: &str, prompts: &[String], ports: &[u16]) -> String {
     redact_ports(text.trim(), ports)
 }
 
-/// Replaces each whole-number occurrence of the given ports by `[PORT]`.
-pub fn redact_ports(text: &str, ports: &[u16]) -> String {
+/// Replaces each whole-number occurrence of the given ports by `[PORT:<socket>]`.
+pub fn redact_ports(text: &str, ports: &[(u16, String)]) -> String {
     if ports.is_empty() {
         return text.to_string();
     }
@@ -486,8 +492,12 @@ pub fn redact_ports(text: &str, ports: &[u16]) -> String {
         if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()) {
             let end = i + bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
             let number = &text[i..end];
-            if number.parse::<u16>().is_ok_and(|n| ports.contains(&n)) {
-                out.push_str("[PORT]");
+            if let Some((_, socket)) = number
+                .parse::<u16>()
+                .ok()
+                .and_then(|n| ports.iter().find(|(p, _)| *p == n))
+            {
+                out.push_str(&format!("[PORT:{socket}]"));
             } else {
                 out.push_str(number);
             }
@@ -498,6 +508,22 @@ pub fn redact_ports(text: &str, ports: &[u16]) -> String {
             i += c.len_utf8().max(1);
         }
     }
+    out
+}
+
+/// A text with its redacted ports (`[PORT:u1]`) blanked out: no printed line shows them.
+fn without_port_marks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("[PORT:") {
+        out.push_str(&rest[..start]);
+        out.push(' ');
+        rest = match rest[start..].find(']') {
+            Some(end) => &rest[start + end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
     out
 }
 
@@ -582,12 +608,16 @@ mod tests {
         assert_eq!(normalise("回复消息: hi", &prompts, &[]), "hi");
         assert_eq!(normalise("\x1b[1;44mhi\x1b[0m", &prompts, &[]), "hi");
         assert_eq!(
-            normalise("来自[127.0.0.1:40123]的一条消息:", &prompts, &[40123]),
-            "来自[127.0.0.1:[PORT]]的一条消息:"
+            normalise(
+                "来自[127.0.0.1:40123]的一条消息:",
+                &prompts,
+                &[(40123, "u1".into())]
+            ),
+            "来自[127.0.0.1:[PORT:u1]]的一条消息:"
         );
         assert_eq!(
-            redact_ports("8080 140123 40123", &[40123]),
-            "8080 140123 [PORT]"
+            redact_ports("8080 140123 40123", &[(40123, "u1".into())]),
+            "8080 140123 [PORT:u1]"
         );
     }
 
@@ -653,7 +683,7 @@ mod tests {
     fn every_expected_line_contains_its_needle_and_noise_does_not() {
         assert_eq!(needle_of("b'HELLO'"), b"HELLO");
         assert_eq!(needle_of("Hi, sockets 123!"), b"sockets");
-        assert_eq!(needle_of("来自[127.0.0.1:[PORT]]的一条消息:"), b"127");
+        assert_eq!(needle_of("来自[127.0.0.1:[PORT:u1]]的一条消息:"), b"127");
         assert_eq!(needle_of("b''"), b"");
         assert_eq!(needle_of("b'\\xffAB'"), b"AB");
         assert_eq!(
@@ -665,11 +695,11 @@ mod tests {
         p.push(b"b'\\xffA'\n");
         assert_eq!(p.available(), 1, "a repr with escapes still matches");
         let mut q = Printed::expecting(
-            vec!["来自[127.0.0.1:[PORT]]的一条消息:".into()],
+            vec!["来自[127.0.0.1:[PORT:u1]]的一条消息:".into()],
             vec![],
             &[],
         );
-        q.add_port(40123);
+        q.add_port(40123, "u1");
         q.push("\x1b[0m来自[127.0.0.1:40123]的一条消息:\n".as_bytes());
         assert_eq!(q.available(), 1);
         let mut r = Printed::expecting(vec!["héllo wörld".into()], vec![], &[]);
@@ -700,12 +730,12 @@ mod tests {
         );
         // The contract's own text is data: another address is no label.
         assert!(!line_matches(
-            "来自[127.0.0.1:[PORT]]的一条消息:hi",
-            "来自[127.0.0.2:[PORT]]的一条消息:hi"
+            "来自[127.0.0.1:[PORT:u1]]的一条消息:hi",
+            "来自[127.0.0.2:[PORT:u1]]的一条消息:hi"
         ));
         assert!(line_matches(
-            "hi ('127.0.0.1', [PORT])",
-            "b'hi' ('127.0.0.1', [PORT])"
+            "hi ('127.0.0.1', [PORT:u1])",
+            "b'hi' ('127.0.0.1', [PORT:u1])"
         ));
         // sticky2: the reference's `1: ` and `2: ` are labels.
         let labels = ["1:".to_string(), "2:".to_string()];

@@ -302,7 +302,7 @@ fn bind(ctx: &mut Ctx, name: &str) -> StepEnd {
     match Sock::bind(name, addr) {
         Ok(sock) => {
             if let Some(iut) = &mut ctx.session.iut {
-                iut.out.add_port(sock.port());
+                iut.out.add_port(sock.port(), name);
             }
             ctx.session.trace.push(Event::Opened {
                 conn: format!(
@@ -550,7 +550,13 @@ fn nothing_came(
         return Failure::new(
             Symptom::Declared(Hint::ReplyToFixedAddress),
             None,
-            format!("expected a datagram on `{name}` within {within}s; {where_}"),
+            format!(
+                "expected a datagram on `{name}`, but {where_}{}",
+                match ctx.session.exited() {
+                    true => format!("; then the program exited (status {})", ctx.status_word()),
+                    false => format!(" (nothing came on `{name}` within {within}s)"),
+                }
+            ),
         );
     }
     if ctx.session.exited() {
