@@ -381,6 +381,7 @@ impl Ctx<'_> {
             stdin_after_peer_end: self.stdin_after_peer_end,
             served_before,
             heard_from_program: self.session.trace.heard_from_program,
+            exit_failed: self.exit_status().is_some_and(|s| s != ExitStatus::Code(0)),
             last_exception: last_exception.as_deref(),
             eof_reply: self.program.eof_reply.as_deref(),
             eof_frames: self.program.eof_frames,

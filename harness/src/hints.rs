@@ -447,6 +447,8 @@ pub struct Evidence<'a> {
     pub served_before: usize,
     /// Some byte or datagram of the program's had reached the peer.
     pub heard_from_program: bool,
+    /// The program has exited with an error (a non-zero status or a signal).
+    pub exit_failed: bool,
     /// The exception the program died of (the end of its last Python traceback), if any.
     pub last_exception: Option<&'a str>,
     /// What the program's server sends for each `b''` when it ignores the end of stream.
@@ -464,7 +466,11 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
     let died_of = |name: &str| e.last_exception == Some(name);
     let peer_fin = matches!(e.peer_ended, Some(PeerEnd::HalfClose | PeerEnd::Close));
     match e.symptom {
-        Symptom::ExitedBeforeConnection if e.served_before == 0 && !e.heard_from_program => {
+        // Only a program that failed: one that exited 0 having done nothing has no error to
+        // read, and the steps' message says what it left undone.
+        Symptom::ExitedBeforeConnection
+            if e.served_before == 0 && !e.heard_from_program && e.exit_failed =>
+        {
             Some(Hint::ExitedAtStart)
         }
         Symptom::ExitedBeforeConnection if server && e.peer_reset_any => {
@@ -573,6 +579,7 @@ mod tests {
             stdin_closed: false,
             served_before: 1,
             heard_from_program: true,
+            exit_failed: true,
             last_exception: None,
             eof_reply: Some(b"SB"),
             eof_frames: None,
@@ -630,6 +637,11 @@ mod tests {
             None,
             "a program that answered before it left did not exit at its start"
         );
+        let clean_exit = Evidence {
+            exit_failed: false,
+            ..first
+        };
+        assert_eq!(diagnose(&clean_exit), None, "no error to read");
         assert_eq!(diagnose(&evidence(&exited)), Some(Hint::OneClientOnly));
         let wrong_exit = Symptom::WrongExit { errored: true };
         assert_eq!(diagnose(&evidence(&wrong_exit)), None);
