@@ -444,7 +444,7 @@ fn is_real_digest(md5: &str) -> bool {
 }
 
 /// The MD5 of `data` as 32 lowercase hex digits, as Python's `hashlib.md5(data).hexdigest()`.
-fn md5_hex(data: &[u8]) -> String {
+pub fn md5_hex(data: &[u8]) -> String {
     let mut hex = String::with_capacity(32);
     for byte in Md5::digest(data) {
         // Writing to a String cannot fail.

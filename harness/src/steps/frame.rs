@@ -116,11 +116,32 @@ impl Step {
                     Err(e) => Some(Err(Some(e))),
                 }
             });
+        if format == Format::Header && matches!(outcome, Some(Err(Some(_)))) {
+            // A big-endian header length reads as a huge or negative one, so the decoder
+            // gave up at the prefix: the header and body it announces get the grace period
+            // to come, as evidence for the hint (the frame has failed either way).
+            let until = Instant::now() + ctx.timing.grace;
+            ctx.session
+                .wait_until(until, &|_| vec![Interest::Readable(fd)], |s| {
+                    let have = s.conn(name)?.received.len();
+                    let c = s.fill(name, have + CHUNK)?;
+                    let Some(prefix) = c.received.get(..4) else {
+                        return Some(());
+                    };
+                    let announced =
+                        i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+                    if announced <= 0 || announced as usize > limits.max_header || c.end.is_some() {
+                        return Some(());
+                    }
+                    let mut swapped = c.received.clone();
+                    swapped[..4].reverse();
+                    (!matches!(decode(format, &swapped, &limits), Ok(None))).then_some(())
+                });
+        }
         let conn = match ctx.session.conn(name) {
             Some(c) => c,
             None => return StepEnd::Fail(Failure::harness(format!("no connection `{name}`"))),
         };
-        let prefix: Option<[u8; 4]> = conn.received.get(..4).and_then(|p| p.try_into().ok());
         let starts_with_brace = conn.received.first() == Some(&b'{');
         let got = match outcome {
             Some(Ok((observed, used))) => {
@@ -129,14 +150,11 @@ impl Step {
             }
             Some(Err(Some(error))) => {
                 let bytes = std::mem::take(&mut conn.received);
-                let big_endian = match (prefix, want) {
-                    (Some(p), Some(w)) if format == Format::Low => {
-                        frame::is_big_endian_length(p, w.body.len())
-                    }
-                    _ => false,
-                };
+                let big_endian = big_endian_prefix(format, &bytes, want);
                 let symptom = if big_endian {
                     Symptom::Declared(Hint::BigEndianLength)
+                } else if counted_characters(&error, &bytes, want) {
+                    Symptom::Declared(Hint::LengthCountsCharacters)
                 } else if format == Format::Header && starts_with_brace {
                     Symptom::Declared(Hint::HeaderWithoutPrefix)
                 } else {
@@ -183,12 +201,7 @@ impl Step {
                 let have = conn.received.len();
                 // A small body's big-endian length reads as a large little-endian one
                 // under the limit: the decoder waits for bytes that never come.
-                let big_endian = match (prefix, want) {
-                    (Some(p), Some(w)) if format == Format::Low => {
-                        frame::is_big_endian_length(p, w.body.len())
-                    }
-                    _ => false,
-                };
+                let big_endian = big_endian_prefix(format, &conn.received.clone(), want);
                 return StepEnd::Fail(Failure::new(
                     if big_endian {
                         Symptom::Declared(Hint::BigEndianLength)
@@ -213,6 +226,53 @@ impl Step {
         let rest_follows = rest_follows(ctx, name, fd, want, &got);
         compare(want, got, rest_follows)
     }
+}
+
+/// Whether the first four bytes are the length written big-endian: for framed-low, read
+/// that way they give the expected body's length; for framed-header, the header and body
+/// they announce read that way decode as a frame.
+fn big_endian_prefix(format: Format, bytes: &[u8], want: Option<&FrameObs>) -> bool {
+    let Some(prefix) = bytes.get(..4).and_then(|p| <[u8; 4]>::try_from(p).ok()) else {
+        return false;
+    };
+    if i32::from_be_bytes(prefix) == i32::from_le_bytes(prefix) {
+        return false;
+    }
+    match format {
+        Format::Low => want.is_some_and(|w| frame::is_big_endian_length(prefix, w.body.len())),
+        Format::Header => {
+            let mut swapped = bytes.to_vec();
+            swapped[..4].reverse();
+            matches!(decode(format, &swapped, &Limits::default()), Ok(Some(_)))
+        }
+    }
+}
+
+/// Whether a framed-header frame (`bytes`) failed its digest because its `total_size`
+/// counted the characters of the expected body, whose real `md5` it declares (the server
+/// hashed the bytes it sent, then declared their characters).
+fn counted_characters(error: &frame::FrameError, bytes: &[u8], want: Option<&FrameObs>) -> bool {
+    let (frame::FrameError::DigestMismatch { declared, .. }, Some(want)) = (error, want) else {
+        return false;
+    };
+    let Expected::Exact(body) = &want.body else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(body) else {
+        return false;
+    };
+    let header_len = bytes
+        .get(..4)
+        .and_then(|p| <[u8; 4]>::try_from(p).ok())
+        .and_then(|p| usize::try_from(i32::from_le_bytes(p)).ok())
+        .unwrap_or(0);
+    let total_size = bytes
+        .get(4..4 + header_len)
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(h).ok())
+        .and_then(|h| h.get("total_size").and_then(serde_json::Value::as_u64));
+    !text.is_ascii()
+        && total_size == Some(text.chars().count() as u64)
+        && declared.eq_ignore_ascii_case(&frame::md5_hex(body))
 }
 
 /// Whether the rest of the expected body came right after a frame whose body is shorter

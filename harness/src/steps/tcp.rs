@@ -27,6 +27,7 @@ use crate::sandbox;
 use crate::script::Role;
 use crate::session::{ConnectError, End, Interest, Segmentation, Target, WriteError};
 use std::fmt;
+use std::os::fd::RawFd;
 use std::time::Instant;
 
 pub const WORDS: &[&str] = &[
@@ -712,7 +713,8 @@ fn read_end(ctx: &mut Ctx, name: &str, expected: Option<&Observation>) -> StepEn
                 end.word()
             ),
         )),
-        Some(Err(bytes)) => {
+        Some(Err(first)) => {
+            let bytes = what_keeps_coming(ctx, name, fd, first);
             let shown = payload::render(&bytes);
             StepEnd::Fail(Failure::new(
                 Symptom::UnexpectedBytes {
@@ -737,6 +739,30 @@ fn read_end(ctx: &mut Ctx, name: &str, expected: Option<&Observation>) -> StepEn
             ),
         )),
     }
+}
+
+/// Bytes came where the connection should have ended: what else comes right after them
+/// (until it stops for the settle time, the connection ends, the grace period is over, or
+/// `OVERRUN` bytes), so a hint sees the loop whole (a framed server sending the prefix and
+/// the header of each empty frame in two writes showed only the prefix).
+fn what_keeps_coming(ctx: &mut Ctx, name: &str, fd: RawFd, mut bytes: Vec<u8>) -> Vec<u8> {
+    let until = Instant::now() + ctx.timing.grace;
+    let settle = ctx.timing.settle;
+    let mut last_growth = Instant::now();
+    while let Some(c) = ctx.session.fill(name, OVERRUN) {
+        if !c.received.is_empty() {
+            bytes.append(&mut c.received);
+            last_growth = Instant::now();
+        }
+        let now = Instant::now();
+        let quiet_until = last_growth + settle;
+        if c.end.is_some() || bytes.len() >= OVERRUN || now >= until || now >= quiet_until {
+            break;
+        }
+        ctx.session
+            .pump(quiet_until.min(until) - now, &[Interest::Readable(fd)]);
+    }
+    bytes
 }
 
 /// The peer closes or resets a connection: whatever the program sent that no step read is
