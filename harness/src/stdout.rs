@@ -220,13 +220,35 @@ impl Printed {
     /// Called when the program has just shown that it read a line of stdin. Two prompts
     /// printed before one read (`请输入消息: 请选择聊天对象: `) are learned as two, besides
     /// the pair, since each may later be printed alone.
+    ///
+    /// The program may already have printed part of its next line when its read shows (a
+    /// chat server answers, takes the next datagram at once and prints it, perhaps in two
+    /// writes), and the start of a printed line learned as a prompt would strip that line's
+    /// data wherever it appeared. So the text is learned only if it ends as prompts do (a
+    /// blank, a colon, `>`, `?`), and, when it starts with a prompt already known, only if
+    /// what follows that is punctuation (`>>>:` after the declared `>>>`), not words.
     pub fn learn_prompt(&mut self) {
         if self.partial_len == 0 || self.partial_len > MAX_PROMPT {
             return;
         }
-        let text = strip_ansi(&String::from_utf8_lossy(&self.partial));
-        let pieces = prompt_pieces(&text);
-        for prompt in std::iter::once(text.as_str()).chain(pieces) {
+        let printed = strip_ansi(&String::from_utf8_lossy(&self.partial));
+        let text = printed.as_str();
+        if !ends_like_a_prompt(text) {
+            return;
+        }
+        let mut after_known = text;
+        while let Some(known) = self
+            .prompts
+            .iter()
+            .find(|p| after_known.starts_with(p.as_str()))
+        {
+            after_known = &after_known[known.len()..];
+        }
+        if after_known.len() < text.len() && after_known.chars().any(char::is_alphanumeric) {
+            return;
+        }
+        let pieces = prompt_pieces(text);
+        for prompt in std::iter::once(text).chain(pieces) {
             if !prompt.trim().is_empty() && !self.prompts.iter().any(|p| p == prompt) {
                 self.prompts.push(prompt.to_string());
             }
@@ -398,6 +420,13 @@ fn ends_open(text: &str) -> bool {
 
 fn is_empty_repr(text: &str) -> bool {
     matches!(text, "b''" | "b\"\"")
+}
+
+/// Whether a text ends as prompts do: a blank, a colon, `>`, `?`, `=`, `》`.
+fn ends_like_a_prompt(text: &str) -> bool {
+    text.chars().next_back().is_some_and(|c| {
+        c.is_whitespace() || matches!(c, ':' | '：' | '>' | '?' | '？' | '=' | '》')
+    })
 }
 
 /// Sorts prompts so that the longest is stripped first: `>>>:` before `>>>`, whatever
@@ -796,6 +825,17 @@ mod tests {
         );
         q.push("请选择聊天对象: hi\n请输入消息,回车发送: there\n".as_bytes());
         assert_eq!(q.available(), 2);
+        let mut r =
+            Printed::expecting(vec!["来自[1]的消息:two".into()], vec!["回复: ".into()], &[]);
+        r.push("回复: 来自[1]的消息:".as_bytes());
+        r.learn_prompt();
+        assert_eq!(
+            r.prompts(),
+            ["回复: "],
+            "the start of the next line, printed before the read showed, is no prompt"
+        );
+        r.push(b"two\n");
+        assert_eq!(r.available(), 1);
         assert_eq!(prompt_pieces(">>: "), Vec::<&str>::new());
         assert_eq!(prompt_pieces(">>>:"), Vec::<&str>::new());
         assert_eq!(prompt_pieces("名字：消息："), ["名字：", "消息："]);
