@@ -530,10 +530,12 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
         {
             Some(Hint::StdinEofSpin)
         }
+        // The client had its next exchange after the end (a line to send), or the reset
+        // reached it while it waited for a reply it had asked for.
         Symptom::WrongExit { errored: true }
             if client
                 && e.peer_ended.is_some()
-                && e.stdin_after_peer_end
+                && (e.stdin_after_peer_end || died_of("ConnectionResetError"))
                 && !died_of("EOFError") =>
         {
             Some(Hint::CloseBetweenExchanges)
