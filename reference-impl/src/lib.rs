@@ -459,6 +459,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_peer_that_left_ends_the_exchanges_quietly() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let recv = |kind| Error::Recv {
+            peer,
+            source: io::Error::from(kind),
+        };
+        for gone in [io::ErrorKind::ConnectionReset, io::ErrorKind::BrokenPipe] {
+            assert!(matches!(
+                unless_server_gone::<()>(Err(recv(gone))),
+                Ok(None)
+            ));
+        }
+        // Any other failure is still an error: the client must not exit 0 on it.
+        let other = unless_server_gone::<()>(Err(recv(io::ErrorKind::TimedOut)));
+        assert!(matches!(other, Err(Error::Recv { .. })));
+        assert!(matches!(unless_server_gone(Ok(7)), Ok(Some(7))));
+    }
+
+    #[test]
     fn program_ids_are_unique_and_found() {
         for (i, program) in PROGRAMS.iter().enumerate() {
             assert!(PROGRAMS[..i].iter().all(|other| other.id != program.id));
