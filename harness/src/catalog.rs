@@ -40,7 +40,7 @@ struct ProgramToml {
     #[serde(default)]
     tolerate: Vec<String>,
     eof_reply: Option<String>,
-    eof_frames: Option<crate::steps::frame::Format>,
+    eof_frames: Option<crate::framing::Format>,
     #[serde(default)]
     words: BTreeMap<String, String>,
     /// Another suite whose cases this program must pass too, against that suite's
@@ -189,16 +189,11 @@ impl Catalog {
                 .collect::<Result<Vec<_>, _>>()?;
             for case in &cases {
                 for step in &case.steps {
-                    if let crate::steps::Step::Process(crate::steps::process::Step::Stdin(line)) =
-                        step
-                    {
-                        crate::steps::process::expand_words(line, &toml.words).map_err(
-                            |message| CatalogError::Bad {
-                                path: format!("suites/{id}/{}.case", case.name),
-                                message,
-                            },
-                        )?;
-                    }
+                    step.check_words(&toml.words)
+                        .map_err(|message| CatalogError::Bad {
+                            path: format!("suites/{id}/{}.case", case.name),
+                            message,
+                        })?;
                 }
             }
             cases.sort_by(|a, b| (a.role.to_string(), &a.name).cmp(&(b.role.to_string(), &b.name)));

@@ -14,9 +14,10 @@ use crate::iut::{describe_status, IutSpec};
 use crate::observation::{ExitStatus, Observation};
 use crate::sandbox;
 use crate::script::Case;
+use crate::session::PeerEnd;
 use crate::session::Session;
 use crate::stdout::Printed;
-use crate::steps::{tcp, tcp::PeerEnd, Step};
+use crate::steps::{self, Step};
 use crate::tolerance::Tolerance;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -98,7 +99,7 @@ pub struct ProgramInfo {
     pub eof_reply: Option<Vec<u8>>,
     /// The framing whose empty frames its server sends for each `b''` when it ignores the
     /// end of stream (`low` or `header`): bytes that are only such frames get `eof-loop`.
-    pub eof_frames: Option<crate::steps::frame::Format>,
+    pub eof_frames: Option<crate::framing::Format>,
     /// The literals a course may change, by name (udp-chat's contacts and quit word):
     /// cases write `stdin "${quit}"`, and the bundled reference is given them.
     pub words: std::collections::BTreeMap<String, String>,
@@ -436,11 +437,7 @@ fn run_here(
         Mode::Record => vec![None; case.steps.len()],
     };
     let entering = Instant::now();
-    let transport = if case.steps.iter().any(|s| matches!(s, Step::Udp(_))) {
-        sandbox::Transport::Udp
-    } else {
-        sandbox::Transport::Tcp
-    };
+    let transport = steps::transport(&case.steps);
     let isolation = match sandbox::enter(program.addr, transport, spec.isolation) {
         Ok(iso) => iso,
         Err(e) => return Outcome::error(format!("cannot isolate the case: {e}")),
@@ -523,21 +520,7 @@ fn run_here(
     }
     if failed.is_none() {
         // Every byte accounted for: what the program sent that no step read fails the case.
-        let names: Vec<String> = ctx.session.conns.iter().map(|c| c.name.clone()).collect();
-        for name in names {
-            if let Some(failure) = tcp::unread(&mut ctx, &name) {
-                outcome.transcript.push(format!(
-                    "(end of case){}{}",
-                    fixture::ARROW,
-                    failure.observed.clone().unwrap_or_default()
-                ));
-                failed = Some((case.steps.len(), &case.steps[case.steps.len() - 1], failure));
-                break;
-            }
-        }
-    }
-    if failed.is_none() {
-        if let Some(failure) = crate::steps::udp::unread(&mut ctx) {
+        if let Some(failure) = steps::unread(&mut ctx) {
             outcome.transcript.push(format!(
                 "(end of case){}{}",
                 fixture::ARROW,
@@ -565,7 +548,7 @@ fn run_here(
         // Every byte accounted for, on the failing path too: datagrams no step took are
         // named (a server that floods its client fails its `exit`, and should hear why).
         let unexpected = match index < case.steps.len() {
-            true => crate::steps::udp::pending(&mut ctx)
+            true => steps::pending_datagram(&mut ctx)
                 .map(|(what, _)| format!("; meanwhile it sent datagrams no step expected: {what}"))
                 .unwrap_or_default(),
             false => String::new(),

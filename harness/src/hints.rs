@@ -4,11 +4,10 @@
 //! than none, so each one asks for all the evidence that makes it right.
 
 use crate::script::Role;
-use crate::steps::tcp::PeerEnd;
+use crate::session::PeerEnd;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hint {
     EofLoop,
     StdinEofTraceback,
@@ -264,6 +263,14 @@ impl Hint {
     }
 }
 
+/// A hint is written as its id everywhere (JSON, reports, expectations): one name, from
+/// [`Hint::id`], never a second one derived from the variant's name.
+impl Serialize for Hint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
+}
+
 /// How a failing step failed, as far as hints care.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Symptom {
@@ -454,7 +461,7 @@ pub struct Evidence<'a> {
     /// What the program's server sends for each `b''` when it ignores the end of stream.
     pub eof_reply: Option<&'a [u8]>,
     /// The framing of the empty frames it sends then, for the framed programs.
-    pub eof_frames: Option<crate::steps::frame::Format>,
+    pub eof_frames: Option<crate::framing::Format>,
     /// A stdin line was written after the peer had ended a connection.
     pub stdin_after_peer_end: bool,
 }
@@ -498,7 +505,7 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
                 .eof_reply
                 .is_some_and(|unit| !unit.is_empty() && made_of(got, unit))
                 || e.eof_frames
-                    .is_some_and(|format| crate::steps::frame::only_empty_frames(format, got));
+                    .is_some_and(|format| crate::framing::only_empty_frames(format, got));
             (peer_fin && server && looped).then_some(Hint::EofLoop)
         }
         // A server that still holds a connection the client ended: going round its loop on
@@ -599,6 +606,7 @@ mod tests {
     #[test]
     fn ids_round_trip() {
         for h in Hint::ALL {
+            assert_eq!(serde_json::to_value(h).unwrap(), h.id());
             assert_eq!(Hint::from_id(h.id()), Some(h));
         }
     }

@@ -15,6 +15,7 @@ pub mod cgroup;
 pub mod demo;
 pub mod engine;
 pub mod fixture;
+pub mod framing;
 pub mod hints;
 pub mod init;
 pub mod interrupt;

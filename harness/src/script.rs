@@ -88,9 +88,7 @@ pub fn parse(program: &str, name: &str, text: &str) -> Result<Case, ParseError> 
     // A datagram case has no connection to wait for: its client may start before the
     // peer's server exists (UDP programs may start in either order).
     let mut setup = Setup {
-        datagrams: text
-            .lines()
-            .any(|l| steps::udp::WORDS.contains(&split_word(l.trim()).0)),
+        datagrams: steps::uses_datagrams(text.lines().map(|l| split_word(l.trim()).0)),
         ..Setup::default()
     };
     let mut hints = Vec::new();

@@ -10,9 +10,10 @@ use crate::sandbox;
 use crate::stdout::Printed;
 use crate::trace::{Event, Trace};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,17 @@ pub enum End {
     /// End of stream: the implementation closed (FIN).
     Eof,
     /// Abortive close: the implementation reset the connection (RST).
+    Reset,
+}
+
+/// How the peer (the harness) ended its side of a connection: the other direction of [`End`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerEnd {
+    /// `shutdown`: FIN, and the peer goes on reading.
+    HalfClose,
+    /// `close`: FIN.
+    Close,
+    /// `reset`: RST.
     Reset,
 }
 
@@ -266,7 +278,7 @@ pub struct Session {
     pub listener: Option<Socket>,
     pub conns: Vec<Conn>,
     /// The peer's datagram sockets (the UDP programs).
-    pub socks: Vec<crate::steps::udp::Sock>,
+    pub socks: Vec<Sock>,
     /// The namespace's count of datagrams dropped for want of a socket, as last seen.
     pub no_ports_seen: u64,
     pub trace: Trace,
@@ -639,6 +651,103 @@ impl Session {
         }
         self.socks.clear();
         self.listener = None;
+    }
+}
+
+/// The largest datagram (IPv4's limit): each is received whole, to see its real length.
+pub const MAX_DATAGRAM: usize = 65_536;
+/// Datagrams kept unread per socket; a program that floods the peer is named with the
+/// first of them, and memory stays bounded.
+const MAX_QUEUED: usize = 64;
+
+/// A datagram the peer received, and from where.
+#[derive(Debug)]
+pub struct Datagram {
+    pub data: Vec<u8>,
+    pub from: SocketAddr,
+}
+
+/// One datagram socket of the peer, and what it received that no step took yet.
+#[derive(Debug)]
+pub struct Sock {
+    pub name: String,
+    socket: UdpSocket,
+    pub inbox: VecDeque<Datagram>,
+    /// Datagrams received beyond [`MAX_QUEUED`] (counted, not kept).
+    pub overflow: usize,
+    /// Where the last datagram a step took came from: where `sendto` answers.
+    pub last_from: Option<SocketAddr>,
+}
+
+impl Sock {
+    pub fn bind(name: &str, addr: SocketAddr) -> io::Result<Sock> {
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        Ok(Sock {
+            name: name.to_string(),
+            socket,
+            inbox: VecDeque::new(),
+            overflow: 0,
+            last_from: None,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    pub fn send_to(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.socket.send_to(data, to)
+    }
+
+    /// Takes every datagram waiting in the socket into the inbox.
+    fn fill(&mut self, trace: &mut Trace) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    trace.datagram(&self.name, from, &buf[..n]);
+                    if self.inbox.len() < MAX_QUEUED {
+                        self.inbox.push_back(Datagram {
+                            data: buf[..n].to_vec(),
+                            from,
+                        });
+                    } else {
+                        self.overflow += 1;
+                    }
+                }
+                // An ICMP error from an earlier send to a port nobody bound may surface
+                // once; it is not a datagram of the program.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Reads what every datagram socket of the session holds now.
+    pub fn fill_datagrams(&mut self) {
+        let Session { socks, trace, .. } = self;
+        for sock in socks.iter_mut() {
+            sock.fill(trace);
+        }
+    }
+
+    /// The readable interest of every datagram socket.
+    pub fn datagram_interest(&self) -> Vec<Interest> {
+        self.socks
+            .iter()
+            .map(|s| Interest::Readable(s.fd()))
+            .collect()
     }
 }
 

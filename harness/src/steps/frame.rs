@@ -12,26 +12,17 @@
 //! for the next step, as for every read.
 
 use crate::engine::{Ctx, Failure, StepEnd};
+use crate::framing::{decode, Format};
 use crate::hints::{Hint, Symptom};
 use crate::observation::{FrameObs, HeaderObs, Kind, Observation};
 use crate::payload::{self, Expected};
 use crate::session::Interest;
-use sockref::frame::{self, Decoded, Digest, FileName, Limits};
+use sockref::frame::{self, Limits};
 use std::fmt;
 use std::os::fd::RawFd;
 use std::time::Instant;
 
 pub const WORDS: &[&str] = &["read-frame"];
-
-/// Which of the two framings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Format {
-    /// framed-low: a 4-byte little-endian length, then the body.
-    Low,
-    /// framed-header: a 4-byte length, a JSON header, then the body.
-    Header,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -303,67 +294,6 @@ fn rest_follows(ctx: &mut Ctx, name: &str, fd: RawFd, want: &FrameObs, got: &Fra
         .is_some_and(|c| want.body.matches(&whole(c)))
 }
 
-/// Whether `bytes` are nothing but empty frames of `format` (the last perhaps cut short):
-/// what a framed server sends over and over when it ignores the end of stream.
-pub fn only_empty_frames(format: Format, bytes: &[u8]) -> bool {
-    let limits = Limits::default();
-    let mut rest = bytes;
-    let mut frames = 0;
-    while !rest.is_empty() {
-        match decode(format, rest, &limits) {
-            Ok(Some((frame, used))) if frame.body.is_empty() => {
-                frames += 1;
-                rest = &rest[used..];
-            }
-            Ok(None) => break,
-            _ => return false,
-        }
-    }
-    frames > 0
-}
-
-/// Decodes one frame from `buf`: the observation and the bytes it used, `None` for more.
-fn decode(
-    format: Format,
-    buf: &[u8],
-    limits: &Limits,
-) -> Result<Option<(FrameObs, usize)>, frame::FrameError> {
-    Ok(match format {
-        Format::Low => match frame::decode_low(buf, limits)? {
-            Decoded::NeedMore { .. } => None,
-            Decoded::Frame { frame, used } => Some((
-                FrameObs {
-                    body: Expected::Exact(frame.to_vec()),
-                    header: None,
-                },
-                used,
-            )),
-        },
-        Format::Header => match frame::decode_header(buf, limits)? {
-            Decoded::NeedMore { .. } => None,
-            Decoded::Frame { frame, used } => Some((
-                FrameObs {
-                    body: Expected::Exact(frame.body.to_vec()),
-                    header: Some(HeaderObs {
-                        md5: match frame.digest {
-                            Digest::Verified => "verified",
-                            Digest::Placeholder(_) => "placeholder",
-                            Digest::Missing => "missing",
-                        }
-                        .to_string(),
-                        file_name: match frame.file_name {
-                            FileName::Text(t) => Some(t),
-                            FileName::NotText(t) => Some(t),
-                            FileName::Missing => None,
-                        },
-                    }),
-                },
-                used,
-            )),
-        },
-    })
-}
-
 /// The body must be the fixture's; a header that is less than strict is non-strict.
 /// `rest_follows`: the body is short and the rest of the expected one followed the frame.
 fn compare(want: &FrameObs, got: FrameObs, rest_follows: bool) -> StepEnd {
@@ -421,20 +351,6 @@ fn compare(want: &FrameObs, got: FrameObs, rest_follows: bool) -> StepEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_empty_frames_is_the_eof_loop_and_nothing_else() {
-        let empty_low = frame::encode_low(b"");
-        assert!(only_empty_frames(Format::Low, &empty_low.repeat(3)));
-        // The last repetition may be cut short by the read.
-        assert!(only_empty_frames(Format::Low, &empty_low.repeat(3)[..10]));
-        assert!(!only_empty_frames(Format::Low, &frame::encode_low(b"hi")));
-        assert!(!only_empty_frames(Format::Low, b""));
-        assert!(!only_empty_frames(Format::Low, b"\xff\xff\xff\xff"));
-        let empty_header = frame::encode_header(b"", "f1.txt");
-        assert!(only_empty_frames(Format::Header, &empty_header.repeat(2)));
-        assert!(!only_empty_frames(Format::Header, &empty_low));
-    }
 
     #[test]
     fn read_frame_parses_and_renders_its_canonical_text() {

@@ -1,9 +1,12 @@
 //! The steps of the case language, one module per family: [`process`] (spawn, stdin,
 //! stdout, exit), [`tcp`] (listen, accept, connect, send, peek, read, read-end, shutdown,
 //! close, reset), [`frame`] (read-frame: a frame of the framed protocols), [`udp`] (bind,
-//! sendto, recvfrom, dropped: datagrams) and [`quiet`] (the silence window). Each family keeps its parsing, its
-//! canonical text, its checks of order and its execution together; this module only
-//! dispatches, so a new family (datagrams, frames) is a new module and one line per match.
+//! sendto, recvfrom, dropped: datagrams) and [`quiet`] (the silence window). Each family
+//! keeps its parsing, its canonical text, its checks of order and its execution together.
+//! This module is the families' registry, the one place outside them that names them: it
+//! dispatches each step, and answers for all families what the engine, the parser and the
+//! catalogue ask of a case (the transport it needs, what the program sent that no step
+//! took, the words its stdin lines use).
 
 pub mod frame;
 pub mod process;
@@ -11,8 +14,9 @@ pub mod quiet;
 pub mod tcp;
 pub mod udp;
 
-use crate::engine::{Ctx, StepEnd};
+use crate::engine::{Ctx, Failure, StepEnd};
 use crate::observation::{Kind, Observation};
+use crate::sandbox::Transport;
 use crate::script::Role;
 use std::fmt;
 
@@ -113,6 +117,50 @@ impl fmt::Display for Step {
             Step::Quiet(s) => s.fmt(f),
             Step::Frame(s) => s.fmt(f),
             Step::Udp(s) => s.fmt(f),
+        }
+    }
+}
+
+/// Whether a case whose steps begin with these words uses datagram sockets: its client
+/// role then needs no `listen` (UDP programs may start in either order).
+pub fn uses_datagrams<'a>(mut words: impl Iterator<Item = &'a str>) -> bool {
+    words.any(|w| udp::WORDS.contains(&w))
+}
+
+/// The transport a case's program talks over, for the isolation to keep clear.
+pub fn transport(steps: &[Step]) -> Transport {
+    match steps.iter().any(|s| matches!(s, Step::Udp(_))) {
+        true => Transport::Udp,
+        false => Transport::Tcp,
+    }
+}
+
+/// At the end of a case: the first thing the program sent that no step took (bytes on a
+/// connection, then a datagram), as a failure that names it.
+pub(crate) fn unread(ctx: &mut Ctx) -> Option<Failure> {
+    let names: Vec<String> = ctx.session.conns.iter().map(|c| c.name.clone()).collect();
+    names
+        .iter()
+        .find_map(|name| tcp::unread(ctx, name))
+        .or_else(|| udp::unread(ctx))
+}
+
+/// A datagram waiting that no step took, named (`u1 "x" from …, and 2 more`), and its bytes.
+pub(crate) fn pending_datagram(ctx: &mut Ctx) -> Option<(String, Vec<u8>)> {
+    udp::pending(ctx)
+}
+
+impl Step {
+    /// Checks that each `${word}` of a stdin line is one of the program's words.
+    pub fn check_words(
+        &self,
+        words: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        match self {
+            Step::Process(process::Step::Stdin(line)) => {
+                process::expand_words(line, words).map(|_| ())
+            }
+            _ => Ok(()),
         }
     }
 }

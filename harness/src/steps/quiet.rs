@@ -82,7 +82,7 @@ impl Step {
                     return broken(format!("{} {}", conn.name, end.word()), Symptom::Other);
                 }
             }
-            if let Some((what, data)) = super::udp::pending(ctx) {
+            if let Some((what, data)) = super::pending_datagram(ctx) {
                 return broken(
                     format!("the datagram {what}"),
                     Symptom::UnexpectedBytes {
@@ -124,7 +124,7 @@ impl Step {
                 .filter(|c| c.end.is_none())
                 .map(|c| Interest::Readable(c.fd()))
                 .collect();
-            fds.extend(super::udp::interest(&ctx.session));
+            fds.extend(ctx.session.datagram_interest());
             ctx.session.pump(until - now, &fds);
         }
     }

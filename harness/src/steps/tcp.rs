@@ -25,7 +25,7 @@ use crate::observation::{Kind, Observation};
 use crate::payload::{self, Expected};
 use crate::sandbox;
 use crate::script::Role;
-use crate::session::{ConnectError, End, Interest, Segmentation, Target, WriteError};
+use crate::session::{ConnectError, End, Interest, PeerEnd, Segmentation, Target, WriteError};
 use std::fmt;
 use std::os::fd::RawFd;
 use std::time::Instant;
@@ -309,17 +309,6 @@ pub enum Split {
     /// `split random SEED`: pieces of 1 to 16 bytes, cut where a generator seeded with SEED
     /// says: the same seed gives the same cuts, run after run.
     Random(u64),
-}
-
-/// How the peer ended its side of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerEnd {
-    /// `shutdown`: FIN, and the peer goes on reading.
-    HalfClose,
-    /// `close`: FIN.
-    Close,
-    /// `reset`: RST.
-    Reset,
 }
 
 fn connect(ctx: &mut Ctx, name: &str) -> StepEnd {

@@ -23,22 +23,14 @@ use crate::observation::{DatagramObs, Kind, Observation, Source};
 use crate::payload::{self, Expected};
 use crate::sandbox;
 use crate::script::Role;
-use crate::session::{Interest, Session};
+use crate::session::{self, Session, Sock};
 use crate::trace::Event;
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub const WORDS: &[&str] = &["bind", "sendto", "recvfrom", "dropped"];
-
-/// The largest datagram (IPv4's limit): each is received whole, to see its real length.
-const MAX_DATAGRAM: usize = 65_536;
-/// Datagrams kept unread per socket; a program that floods the peer is named with the
-/// first of them, and memory stays bounded.
-const MAX_QUEUED: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -68,10 +60,10 @@ pub fn parse(word: &str, rest: &str, args: &[&str]) -> Option<Result<Step, Strin
                         after.trim()
                     ));
                 }
-                if data.len() > MAX_DATAGRAM - 29 {
+                if data.len() > session::MAX_DATAGRAM - 29 {
                     return Err(format!(
                         "a datagram holds at most {} bytes, not {}",
-                        MAX_DATAGRAM - 29,
+                        session::MAX_DATAGRAM - 29,
                         data.len()
                     ));
                 }
@@ -171,91 +163,9 @@ impl Step {
     }
 }
 
-/// A datagram the peer received, and from where.
-#[derive(Debug)]
-pub struct Datagram {
-    pub data: Vec<u8>,
-    pub from: SocketAddr,
-}
-
-/// One datagram socket of the peer, and what it received that no step took yet.
-#[derive(Debug)]
-pub struct Sock {
-    pub name: String,
-    socket: UdpSocket,
-    pub inbox: VecDeque<Datagram>,
-    /// Datagrams received beyond [`MAX_QUEUED`] (counted, not kept).
-    pub overflow: usize,
-    /// Where the last datagram a step took came from: where `sendto` answers.
-    pub last_from: Option<SocketAddr>,
-}
-
-impl Sock {
-    fn bind(name: &str, addr: SocketAddr) -> io::Result<Sock> {
-        let socket = UdpSocket::bind(addr)?;
-        socket.set_nonblocking(true)?;
-        Ok(Sock {
-            name: name.to_string(),
-            socket,
-            inbox: VecDeque::new(),
-            overflow: 0,
-            last_from: None,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.socket.local_addr().map(|a| a.port()).unwrap_or(0)
-    }
-
-    pub fn fd(&self) -> RawFd {
-        self.socket.as_raw_fd()
-    }
-
-    /// Takes every datagram waiting in the socket into the inbox.
-    fn fill(&mut self, trace: &mut crate::trace::Trace) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        loop {
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    trace.datagram(&self.name, from, &buf[..n]);
-                    if self.inbox.len() < MAX_QUEUED {
-                        self.inbox.push_back(Datagram {
-                            data: buf[..n].to_vec(),
-                            from,
-                        });
-                    } else {
-                        self.overflow += 1;
-                    }
-                }
-                // An ICMP error from an earlier send to a port nobody bound may surface
-                // once; it is not a datagram of the program.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                Err(_) => break,
-            }
-        }
-    }
-}
-
-/// Reads what every datagram socket of the session holds now.
-pub fn fill_all(session: &mut Session) {
-    let Session { socks, trace, .. } = session;
-    for sock in socks.iter_mut() {
-        sock.fill(trace);
-    }
-}
-
-/// The readable interest of every datagram socket.
-pub fn interest(session: &Session) -> Vec<Interest> {
-    session
-        .socks
-        .iter()
-        .map(|s| Interest::Readable(s.fd()))
-        .collect()
-}
-
 /// The first datagram some socket holds that no step took, as `u1 "x" (1 bytes) from …`.
 pub(crate) fn pending(ctx: &mut Ctx) -> Option<(String, Vec<u8>)> {
-    fill_all(&mut ctx.session);
+    ctx.session.fill_datagrams();
     let program = ctx.program.addr;
     let sock = ctx.session.socks.iter_mut().find(|s| !s.inbox.is_empty())?;
     let d = sock.inbox.pop_front()?;
@@ -307,10 +217,7 @@ fn bind(ctx: &mut Ctx, name: &str) -> StepEnd {
             ctx.session.trace.push(Event::Opened {
                 conn: format!(
                     "{name} (udp {})",
-                    sock.socket
-                        .local_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default()
+                    sock.local_addr().map(|a| a.to_string()).unwrap_or_default()
                 ),
             });
             ctx.session.socks.push(sock);
@@ -361,7 +268,7 @@ fn send_to(ctx: &mut Ctx, name: &str, data: &[u8]) -> StepEnd {
     let Some(sock) = ctx.session.socks.iter().find(|s| s.name == name) else {
         return StepEnd::Fail(Failure::harness(format!("no socket `{name}`")));
     };
-    match sock.socket.send_to(data, to) {
+    match sock.send_to(data, to) {
         Ok(_) => {
             ctx.session.trace.push(Event::DatagramSent {
                 sock: name.to_string(),
@@ -465,20 +372,22 @@ fn recv_from(ctx: &mut Ctx, name: &str, expected: Option<&Observation>) -> StepE
     // answers a port where nothing is bound may well do it before this step begins.
     let no_ports_before = sandbox::udp_no_ports().map(|_| ctx.session.no_ports_seen);
     // A datagram, or `None` once the program has exited with none on its way.
-    let got = ctx.session.wait_for(deadline, &interest, |s| {
-        let exited = s.exited();
-        fill_all(s);
-        let datagram = s
-            .socks
-            .iter_mut()
-            .find(|k| k.name == name)
-            .and_then(|k| k.inbox.pop_front());
-        match datagram {
-            Some(d) => Some(Some(d)),
-            None if exited => Some(None),
-            None => None,
-        }
-    });
+    let got = ctx
+        .session
+        .wait_for(deadline, &Session::datagram_interest, |s| {
+            let exited = s.exited();
+            s.fill_datagrams();
+            let datagram = s
+                .socks
+                .iter_mut()
+                .find(|k| k.name == name)
+                .and_then(|k| k.inbox.pop_front());
+            match datagram {
+                Some(d) => Some(Some(d)),
+                None if exited => Some(None),
+                None => None,
+            }
+        });
     let program = ctx.program.addr;
     let Some(Some(datagram)) = got else {
         return StepEnd::Fail(nothing_came(ctx, name, no_ports_before, started));
