@@ -157,6 +157,12 @@ fn a_courses_words_reach_the_cases_and_the_reference() {
     let renamed = engine::run(case, &info, &spec(&info), &mode, &Timing::default());
     assert_eq!(renamed.verdict, Verdict::Pass, "{:?}", renamed.message);
     // The reference left with the tutorial's words does not know `alice`: nothing is sent.
-    let tutorial = engine::run(case, &info, &spec(&suite.info), &mode, &Timing::default());
+    // A run expected to fail waits out short deadlines, not the defaults.
+    let short = Timing {
+        observe: std::time::Duration::from_secs(1),
+        grace: std::time::Duration::from_millis(200),
+        ..Timing::default()
+    };
+    let tutorial = engine::run(case, &info, &spec(&suite.info), &mode, &short);
     assert_eq!(tutorial.verdict, Verdict::Fail, "{:?}", tutorial.transcript);
 }

@@ -6,7 +6,6 @@
 //! suites check against are recorded from it: whatever it does on the wire and on stdout
 //! *is* the expected behaviour, so it must be exactly what `SPEC.md` says and nothing more.
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -316,50 +315,71 @@ fn is_loopback(addr: SocketAddr) -> bool {
 }
 
 /// Everything that stops a program, each message naming what it was about.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No program has this id.
+    #[error("unknown program `{0}`")]
     UnknownProgram(String),
     /// Neither `server` nor `client`.
+    #[error("unknown role `{0}` (expected `server` or `client`)")]
     UnknownRole(String),
     /// The program exists but the reference does not implement this role of it.
+    #[error("program `{program}` has no {role} role")]
     NoRole { program: &'static str, role: Role },
     /// A server that runs commands was asked to bind an address other than loopback
     /// without `allow_remote`.
+    #[error(
+        "refusing to serve a remote shell on `{addr}` (not loopback); \
+         add --allow-remote if you mean it"
+    )]
     RemoteShell { addr: SocketAddr },
     /// Creating the listening socket or binding it failed.
+    #[error("cannot bind `{addr}`: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
     /// `listen` on the bound socket failed.
+    #[error("cannot listen on `{addr}`: {source}")]
     Listen { addr: SocketAddr, source: io::Error },
     /// `accept` on the listener failed.
+    #[error("cannot accept a connection on `{addr}`: {source}")]
     Accept { addr: SocketAddr, source: io::Error },
     /// The client could not connect.
+    #[error("cannot connect to `{addr}`: {source}")]
     Connect { addr: SocketAddr, source: io::Error },
     /// A `recv` on a connection failed (a reset, typically).
+    #[error("cannot receive from `{peer}`: {source}")]
     Recv { peer: SocketAddr, source: io::Error },
     /// A `recvfrom` on the UDP socket bound to `addr` failed. It has no peer to name: a
     /// datagram may come from anyone.
+    #[error("cannot receive a datagram on `{addr}`: {source}")]
     RecvFrom { addr: SocketAddr, source: io::Error },
     /// A send on a connection, or a `sendto` of a datagram, failed (a reset or a broken
     /// pipe, typically, for TCP).
+    #[error("cannot send to `{peer}`: {source}")]
     Send { peer: SocketAddr, source: io::Error },
     /// A framed client received a frame that breaks the protocol; the stream cannot be
     /// read any further.
+    #[error("bad frame from `{peer}`: {source}")]
     BadFrame {
         peer: SocketAddr,
         source: frame::FrameError,
     },
     /// The server closed the connection in the middle of a frame: `received` bytes of it
     /// had come, and at least `missing` more were due.
+    #[error(
+        "`{peer}` closed the connection in the middle of a frame, after {received} \
+         byte(s) of it; at least {missing} more were due"
+    )]
     ClosedMidFrame {
         peer: SocketAddr,
         received: usize,
         missing: usize,
     },
     /// Reading a line of standard input failed (not its end: that is no error).
-    Stdin(io::Error),
+    #[error("cannot read standard input: {0}")]
+    Stdin(#[source] io::Error),
     /// Printing failed, e.g. the reader of stdout went away.
-    Stdout(io::Error),
+    #[error("cannot write to standard output: {0}")]
+    Stdout(#[source] io::Error),
 }
 
 impl Error {
@@ -387,70 +407,6 @@ pub(crate) fn unless_server_gone<T>(result: Result<T, Error>) -> Result<Option<T
         Ok(value) => Ok(Some(value)),
         Err(err) if err.is_peer_gone() => Ok(None),
         Err(err) => Err(err),
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::UnknownProgram(id) => write!(f, "unknown program `{id}`"),
-            Error::UnknownRole(role) => {
-                write!(f, "unknown role `{role}` (expected `server` or `client`)")
-            }
-            Error::NoRole { program, role } => {
-                write!(f, "program `{program}` has no {role} role")
-            }
-            Error::RemoteShell { addr } => write!(
-                f,
-                "refusing to serve a remote shell on `{addr}` (not loopback); \
-                 add --allow-remote if you mean it"
-            ),
-            Error::Bind { addr, source } => write!(f, "cannot bind `{addr}`: {source}"),
-            Error::Listen { addr, source } => write!(f, "cannot listen on `{addr}`: {source}"),
-            Error::Accept { addr, source } => {
-                write!(f, "cannot accept a connection on `{addr}`: {source}")
-            }
-            Error::Connect { addr, source } => write!(f, "cannot connect to `{addr}`: {source}"),
-            Error::Recv { peer, source } => write!(f, "cannot receive from `{peer}`: {source}"),
-            Error::RecvFrom { addr, source } => {
-                write!(f, "cannot receive a datagram on `{addr}`: {source}")
-            }
-            Error::Send { peer, source } => write!(f, "cannot send to `{peer}`: {source}"),
-            Error::BadFrame { peer, source } => write!(f, "bad frame from `{peer}`: {source}"),
-            Error::ClosedMidFrame {
-                peer,
-                received,
-                missing,
-            } => write!(
-                f,
-                "`{peer}` closed the connection in the middle of a frame, after {received} \
-                 byte(s) of it; at least {missing} more were due"
-            ),
-            Error::Stdin(source) => write!(f, "cannot read standard input: {source}"),
-            Error::Stdout(source) => write!(f, "cannot write to standard output: {source}"),
-        }
-    }
-}
-
-impl StdError for Error {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            Error::UnknownProgram(_)
-            | Error::UnknownRole(_)
-            | Error::NoRole { .. }
-            | Error::RemoteShell { .. }
-            | Error::ClosedMidFrame { .. } => None,
-            Error::BadFrame { source, .. } => Some(source),
-            Error::Bind { source, .. }
-            | Error::Listen { source, .. }
-            | Error::Accept { source, .. }
-            | Error::Connect { source, .. }
-            | Error::Recv { source, .. }
-            | Error::RecvFrom { source, .. }
-            | Error::Send { source, .. }
-            | Error::Stdin(source)
-            | Error::Stdout(source) => Some(source),
-        }
     }
 }
 
@@ -525,7 +481,7 @@ mod tests {
             message.starts_with(&format!("cannot bind `{addr}`: ")),
             "{message}"
         );
-        assert!(err.source().is_some());
+        assert!(std::error::Error::source(&err).is_some());
     }
 
     #[test]

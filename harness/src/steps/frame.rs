@@ -11,7 +11,7 @@
 //! (SPEC.md). A bad frame fails with the decoder's named error; bytes after the frame stay
 //! for the next step, as for every read.
 
-use crate::engine::{Ctx, Failure, StepEnd};
+use super::context::{Ctx, Failure, StepEnd};
 use crate::framing::{decode, Format};
 use crate::hints::{Hint, Symptom};
 use crate::observation::{FrameObs, HeaderObs, Kind, Observation};

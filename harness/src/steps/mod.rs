@@ -8,16 +8,17 @@
 //! catalogue ask of a case (the transport it needs, what the program sent that no step
 //! took, the words its stdin lines use).
 
+pub mod context;
 pub mod frame;
 pub mod process;
 pub mod quiet;
 pub mod tcp;
 pub mod udp;
 
-use crate::engine::{Ctx, Failure, StepEnd};
 use crate::observation::{Kind, Observation};
 use crate::sandbox::Transport;
 use crate::script::Role;
+use context::{Ctx, Failure, StepEnd};
 use std::fmt;
 
 /// One step of a case.

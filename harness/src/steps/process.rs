@@ -9,8 +9,8 @@
 //! exit nonzero => 1            any failure status: "a non-zero exit"
 //! ```
 
+use super::context::{Ctx, Failure, StepEnd};
 use super::{no_args, Setup};
-use crate::engine::{Ctx, Failure, StepEnd};
 use crate::hints::Symptom;
 use crate::observation::{ExitStatus, Kind, Observation};
 use crate::payload;

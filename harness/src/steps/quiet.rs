@@ -4,7 +4,7 @@
 //! when recording, lines printed before the window that no step took are not data). It is
 //! the only deliberate wait of a passing run.
 
-use crate::engine::{Ctx, Failure, StepEnd};
+use super::context::{Ctx, Failure, StepEnd};
 use crate::hints::Symptom;
 use crate::observation::Observation;
 use crate::payload;

@@ -18,8 +18,8 @@
 //! next observation on that connection, and bytes still unread at a close, a reset or the
 //! end of the case fail it, named.
 
+use super::context::{Ctx, Failure, StepEnd};
 use super::{count, no_args, Setup};
-use crate::engine::{Ctx, Failure, StepEnd};
 use crate::hints::Symptom;
 use crate::observation::{Kind, Observation};
 use crate::payload::{self, Expected};

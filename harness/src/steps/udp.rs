@@ -16,8 +16,8 @@
 //! datagrams are two `recvfrom` steps, never one. Every datagram is accounted for: one
 //! that no step took fails the silence window it came in, or the end of the case.
 
+use super::context::{Ctx, Failure, StepEnd};
 use super::Setup;
-use crate::engine::{Ctx, Failure, StepEnd};
 use crate::hints::{Hint, Symptom};
 use crate::observation::{DatagramObs, Kind, Observation, Source};
 use crate::payload::{self, Expected};
@@ -523,7 +523,7 @@ fn dropped(ctx: &mut Ctx) -> StepEnd {
                       can only be seen in the case's own network namespace"
                 .to_string(),
             symptom: Box::new(Symptom::Other),
-            verdict: crate::engine::Verdict::Skipped,
+            verdict: super::context::Verdict::Skipped,
         });
     }
     let seen = ctx.session.no_ports_seen;
