@@ -480,7 +480,9 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
         {
             Some(Hint::ExitedAtStart)
         }
-        Symptom::ExitedBeforeConnection if server && e.peer_reset_any => {
+        // The next client meets a dead server at its connect, or, when the connect reached
+        // the backlog before the listener closed, at its first send.
+        Symptom::ExitedBeforeConnection | Symptom::Died if server && e.peer_reset_any => {
             died_of("ConnectionResetError").then_some(Hint::ResetUncaught)
         }
         Symptom::ExitedBeforeConnection if server && e.served_before == 1 => {
@@ -680,6 +682,13 @@ mod tests {
             ..evidence(&exited)
         };
         assert_eq!(diagnose(&after_three), Some(Hint::ResetUncaught));
+        // The next client connected into the backlog just before the server died: its
+        // send is what fails.
+        let send_failed = Evidence {
+            symptom: &Symptom::Died,
+            ..after_three
+        };
+        assert_eq!(diagnose(&send_failed), Some(Hint::ResetUncaught));
         let other_death = Evidence {
             last_exception: Some("OSError"),
             ..after_three
