@@ -40,7 +40,11 @@ pub struct CaseResult {
 /// The command that runs the bundled reference implementation through `exe`
 /// (`sockcheck reference <id> <role> --addr {addr}`), given the suite's words.
 pub fn reference_command(exe: &Path, program: &ProgramInfo, role: Role) -> String {
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    // For `sh -c`: shlex's POSIX quoting (a NUL, which no shell word can hold, is dropped).
+    let quote = |s: &str| {
+        let s = s.replace('\0', "");
+        shlex::try_quote(&s).map_or_else(|_| s.clone(), |q| q.into_owned())
+    };
     let mut command = format!(
         "{} reference {} {role} --addr {{addr}}",
         quote(&exe.display().to_string()),
