@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod catalog;
 pub mod cgroup;
+pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod fixture;

@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Many cases: the catalogue of suites, a submission's manifest, the batch.
     ("batch", &["catalog", "manifest", "batch"]),
     // What people use: reports, the demo, the binary.
-    ("cli", &["report", "demo", "main"]),
+    ("cli", &["report", "demo", "cli", "main"]),
 ];
 
 /// Imports the table forbids that the code still has, each with the step of issue 15 that

@@ -1,0 +1,228 @@
+//! The `sockcheck` command line: run suites, list them, show a demonstration, or play the
+//! reference implementation. The binary only calls [`main`]; `run.rs` plans and runs the
+//! cases, `signals.rs` chooses the isolation once and ends everything on an interrupt.
+
+mod run;
+mod signals;
+
+use crate::batch::{self, CaseResult, Job};
+use crate::catalog::Catalog;
+use crate::engine::{Timing, Verdict};
+use crate::init::Limits;
+use crate::manifest::{self, Implementation};
+use crate::report;
+use crate::sandbox::{self, Policy};
+use crate::script::Role;
+use crate::workdir;
+use clap::{Parser, Subcommand};
+use run::*;
+use signals::*;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "sockcheck",
+    version,
+    about = "Checks socket programs against the suites of the classic Python socket tutorial"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run suites: against the bundled reference implementation, a submission folder, or a command.
+    Run(RunArgs),
+    /// List the programs and their cases.
+    List,
+    /// Show a sticky-packet demonstration as a timeline (sticky1, sticky2).
+    Demo {
+        /// Program id: sticky1 or sticky2.
+        program: String,
+        /// Run it against this server instead of the reference.
+        #[arg(long, conflicts_with = "client")]
+        server: Option<String>,
+        /// Run it against this client instead of the reference server.
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// Play a program of the reference implementation.
+    /// `sockcheck reference <program-id> <server|client> [--addr HOST:PORT]`
+    #[command(disable_help_flag = true)]
+    Reference {
+        /// Program id, role and options, as the `sockref` binary takes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// The whole command line: what the `sockcheck` binary runs.
+pub fn main() -> ExitCode {
+    // The case's init: the harness's own binary, re-executed by every case (`init.rs`).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == crate::init::SUBCOMMAND) {
+        return ExitCode::from(crate::init::main(&args[2..]).clamp(0, 255) as u8);
+    }
+    let cli = Cli::parse();
+    let out = Out::default();
+    if matches!(cli.command, Command::Run(_) | Command::Demo { .. }) {
+        // Before any thread: a user namespace can only be entered by a single-threaded
+        // process, and the interrupt signals must be blocked in every thread to come.
+        prepare_isolation();
+        watch_interrupts();
+    }
+    match cli.command {
+        // The reference's own command line: the suites run the reference through it.
+        Command::Reference { args } => ExitCode::from(sockref::cli::main(args)),
+        Command::List => list(&out),
+        Command::Demo {
+            program,
+            server,
+            client,
+        } => match demo(&program, server, client, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
+        Command::Run(args) => match run(args, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
+    }
+}
+
+/// A bad invocation: one line on stderr, exit status 2. A write error is ignored: a closed
+/// stderr leaves nobody to tell.
+pub(super) fn refuse(message: &str) -> ExitCode {
+    let _ = writeln!(io::stderr(), "sockcheck: {message}");
+    ExitCode::from(2)
+}
+
+/// Standard output that a closed pipe silences: once a write fails (`sockcheck run | head
+/// -1`), nothing more is printed, where `println!` would panic. The cases still run to the
+/// end: their results still go to `--json` and the exit status.
+#[derive(Default)]
+pub(super) struct Out {
+    closed: AtomicBool,
+}
+
+impl Out {
+    pub(super) fn print(&self, text: &str) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut stdout = io::stdout().lock();
+        if stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn line(&self, text: &str) {
+        self.print(&format!("{text}\n"));
+    }
+}
+
+/// Runs a suite's demonstration case and prints its timeline.
+pub(super) fn demo(
+    program: &str,
+    server: Option<String>,
+    client: Option<String>,
+    out: &Out,
+) -> Result<u8, String> {
+    let catalog = catalog()?;
+    let with_demo: Vec<&str> = catalog
+        .suites
+        .iter()
+        .filter(|s| s.demo.is_some())
+        .map(|s| s.info.id.as_str())
+        .collect();
+    let Some((suite, demo)) = catalog
+        .suite(program)
+        .and_then(|s| s.demo.as_ref().map(|d| (s, d)))
+    else {
+        return Err(format!(
+            "no demonstration for `{program}` (there are: {})",
+            with_demo.join(", ")
+        ));
+    };
+    let (case_name, command) = match (&server, &client) {
+        (_, Some(c)) => (&demo.client, Some(c.clone())),
+        (s, None) => (&demo.server, s.clone()),
+    };
+    if command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return Err("the program's command is empty".into());
+    }
+    let case = suite
+        .cases
+        .iter()
+        .find(|c| &c.name == case_name)
+        .ok_or_else(|| format!("the demo case `{case_name}` is missing"))?;
+    let mut job = match command {
+        Some(command) => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| format!("cannot read the current folder: {e}"))?;
+            workdir::check(&cwd)?;
+            batch::Job {
+                suite: suite.clone(),
+                case: case.clone(),
+                spec: Some(crate::iut::IutSpec {
+                    command,
+                    workdir: Some(cwd),
+                    isolation: Default::default(),
+                    limits: Default::default(),
+                }),
+            }
+        }
+        None => {
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find this program's path: {e}"))?;
+            batch::plan_reference(&catalog, &[program.to_string()], &exe)
+                .into_iter()
+                .find(|j| &j.case.name == case_name)
+                .ok_or_else(|| format!("the demo case `{case_name}` is missing"))?
+        }
+    };
+    if let Some(spec) = job.spec.as_mut() {
+        spec.isolation = isolation().0;
+    }
+    let result = batch::run_one(&job, &Timing::default());
+    out.print(&crate::demo::render(suite, &result, &demo.note));
+    Ok(report::exit_code(std::slice::from_ref(&result)) as u8)
+}
+
+pub(super) fn catalog() -> Result<Catalog, String> {
+    Catalog::embedded().map_err(|e| format!("the built-in suites are broken: {e}"))
+}
+
+pub(super) fn list(out: &Out) -> ExitCode {
+    let catalog = match catalog() {
+        Ok(c) => c,
+        Err(e) => return refuse(&e),
+    };
+    for suite in &catalog.suites {
+        out.line(&format!(
+            "{}  ({}, {})",
+            suite.info.id, suite.title, suite.info.addr
+        ));
+        for case in &suite.cases {
+            out.line(&format!(
+                "  {:<6} {:<28} {}",
+                case.role.to_string(),
+                case.name,
+                case.about
+            ));
+        }
+    }
+    ExitCode::SUCCESS
+}
