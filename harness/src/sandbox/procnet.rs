@@ -26,7 +26,18 @@ pub(super) fn proc_net_tcp() -> Vec<ProcSocket> {
             found.extend(parse_proc_net(&text, v6));
         }
     }
-    found
+    unique(found)
+}
+
+/// The kernel reads its socket tables for `/proc/net` a page at a time, and a socket that
+/// moves in the table between two reads is listed twice (seen: one `TIME_WAIT` twice,
+/// purged and reported twice). A socket is one line here.
+fn unique(sockets: Vec<ProcSocket>) -> Vec<ProcSocket> {
+    let mut seen = std::collections::HashSet::new();
+    sockets
+        .into_iter()
+        .filter(|s| seen.insert((s.local, s.remote, s.state, s.inode)))
+        .collect()
 }
 
 /// The TCP sockets listening in the calling thread's network namespace (in a private
@@ -190,6 +201,16 @@ mod tests {
                     UdpLite: InDatagrams NoPorts\nUdpLite: 0 0\n";
         assert_eq!(parse_udp_no_ports(snmp), Some(3));
         assert_eq!(parse_udp_no_ports("Tcp: A\nTcp: 1\n"), None);
+    }
+
+    #[test]
+    fn a_socket_listed_twice_is_one_socket() {
+        let line =
+            "   0: 0100007F:1F90 0100007F:A000 06 00000000:00000000 00:00000000 00000000     0 \n";
+        let text = format!("  sl  local_address rem_address   st\n{line}{line}");
+        let twice = parse_proc_net(&text, false);
+        assert_eq!(twice.len(), 2);
+        assert_eq!(unique(twice).len(), 1);
     }
 
     #[test]
