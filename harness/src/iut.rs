@@ -423,11 +423,27 @@ impl Iut {
     /// (the shell that started it, the interpreter, their reaped children), from
     /// `/proc/PID/stat`, to tell a program going round a loop from one that waits.
     pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        let ticks: u64 = self.group_processes()?.iter().map(|p| p.ticks).sum();
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Some(std::time::Duration::from_millis(ticks * 1000 / per_second))
+    }
+
+    /// Whether a process of the program is runnable: woken by an event (a datagram, an
+    /// ICMP error, a byte) and not yet given a core. On a loaded machine a silence window
+    /// can end before such a process has run: it is not settled yet.
+    pub fn runnable(&self) -> bool {
+        self.group_processes()
+            .is_some_and(|ps| ps.iter().any(|p| p.state == b'R'))
+    }
+
+    /// The processes of the program's group, from `/proc/PID/stat`; `None` once it exited.
+    fn group_processes(&self) -> Option<Vec<GroupProcess>> {
         if self.status.is_some() {
             return None;
         }
         let group = self.child.id().to_string();
-        let mut ticks = 0u64;
+        let mut found = Vec::new();
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
             let name = entry.file_name();
             if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
@@ -445,16 +461,20 @@ impl Iut {
             if fields.get(2) != Some(&group.as_str()) {
                 continue;
             }
-            ticks += fields
-                .get(11..15)
-                .unwrap_or_default()
-                .iter()
-                .map(|f| f.parse::<u64>().unwrap_or(0))
-                .sum::<u64>();
+            found.push(GroupProcess {
+                state: fields
+                    .first()
+                    .and_then(|f| f.bytes().next())
+                    .unwrap_or(b'?'),
+                ticks: fields
+                    .get(11..15)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|f| f.parse::<u64>().unwrap_or(0))
+                    .sum(),
+            });
         }
-        // SAFETY: sysconf has no preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-        Some(std::time::Duration::from_millis(ticks * 1000 / per_second))
+        Some(found)
     }
 
     /// The program's status, which the init wrote before it exited with `init`; the init's
@@ -679,6 +699,14 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     // SAFETY: a non-negative return is an fd we now own.
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// One process of the program's group, as `/proc/PID/stat` shows it.
+struct GroupProcess {
+    /// `R` runnable, `S` waiting, ...
+    state: u8,
+    /// CPU time in clock ticks, its reaped children's included.
+    ticks: u64,
 }
 
 #[cfg(test)]

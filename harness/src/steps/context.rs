@@ -214,6 +214,11 @@ impl Ctx<'_> {
         }
     }
 
+    /// Whether a process of the program is runnable now (see [`crate::iut::Iut::runnable`]).
+    pub fn program_runnable(&self) -> bool {
+        self.session.iut.as_ref().is_some_and(|i| i.runnable())
+    }
+
     pub fn last_exception(&self) -> Option<String> {
         self.session
             .iut

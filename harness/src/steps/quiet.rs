@@ -17,6 +17,11 @@ pub const WORDS: &[&str] = &["quiet"];
 /// Longest silence window a case may declare.
 const MAX_QUIET: Duration = Duration::from_secs(10);
 
+/// How much longer a window waits for a program that is runnable as it ends (a spinning
+/// one always is), and how often it looks.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(1);
+const SETTLE_POLL: Duration = Duration::from_millis(5);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step(pub Duration);
 
@@ -105,7 +110,11 @@ impl Step {
                 }
             }
             let now = Instant::now();
-            if now >= until {
+            // A program woken during the window but not yet run (a loaded machine) has
+            // not had its chance to break the silence: the window waits for it to settle,
+            // at most SETTLE_AT_MOST more. Polled: no event says a process went to sleep.
+            let settling = now >= until && now < until + SETTLE_AT_MOST && ctx.program_runnable();
+            if now >= until && !settling {
                 if ctx.recording {
                     // What the reference printed before a silence window and no `stdout`
                     // step took (a notice, a prompt line) is not data: it must not become
@@ -125,7 +134,11 @@ impl Step {
                 .map(|c| Interest::Readable(c.fd()))
                 .collect();
             fds.extend(ctx.session.datagram_interest());
-            ctx.session.pump(until - now, &fds);
+            let wait = match settling {
+                true => SETTLE_POLL,
+                false => until - now,
+            };
+            ctx.session.pump(wait, &fds);
         }
     }
 }

@@ -6,7 +6,7 @@ use sockcheck::catalog::Catalog;
 use std::path::{Path, PathBuf};
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
 /// The suites and fixtures as they are in the checkout (not as embedded at build time).
@@ -61,4 +61,34 @@ pub fn eventually(within: std::time::Duration, mut check: impl FnMut() -> bool) 
         std::thread::sleep(pause);
         pause = (pause * 2).min(std::time::Duration::from_millis(100));
     }
+}
+
+/// Puts the directory of the interpreter that `python3` runs first on `PATH`, when
+/// `python3` on `PATH` is a launcher that runs another file (a pyenv shim is a bash script
+/// that costs about 90 ms of CPU at every start; the corpus starts thousands of programs,
+/// and the shims made its test four times as costly). The samples still run the same
+/// interpreter, only without the launcher. Once per test process; a machine whose
+/// `python3` is the interpreter itself is left as it is.
+pub fn python_without_launcher() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(out) = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+        else {
+            return;
+        };
+        let executable = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let Some(dir) = executable.parent().filter(|d| d.is_dir()) else {
+            return;
+        };
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        let first_python = dirs.iter().find(|d| d.join("python3").is_file());
+        if first_python.is_some_and(|d| d.as_path() != dir) {
+            dirs.insert(0, dir.to_path_buf());
+            let joined = std::env::join_paths(dirs).expect("PATH entries join");
+            std::env::set_var("PATH", joined);
+        }
+    });
 }
