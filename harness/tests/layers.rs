@@ -166,7 +166,9 @@ fn forbidden_imports(src: &Path) -> Vec<String> {
 }
 
 fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("harness")
+        .join("src")
 }
 
 #[test]

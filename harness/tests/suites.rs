@@ -13,7 +13,7 @@ use sockcheck::iut::IutSpec;
 use std::path::PathBuf;
 
 #[rstest]
-fn reference_passes(#[files("../suites/*/*.case")] path: PathBuf) {
+fn reference_passes(#[files("suites/*/*.case")] path: PathBuf) {
     let program = path
         .parent()
         .and_then(|p| p.file_name())
