@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 pub mod cli;
+mod command;
 mod console;
 mod echo;
 pub mod frame;
@@ -25,8 +26,8 @@ mod sticky;
 mod testutil;
 mod udp;
 
+pub use command::Limits;
 use net::{Datagram, Listener};
-pub use rexec::Limits;
 
 /// The side a program plays: of a TCP connection, or of a UDP exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
