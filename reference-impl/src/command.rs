@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 /// They close at once unless a process left the group (`setsid`) and holds them; the
 /// reply then goes without whatever that process would still write.
 const KILL_GRACE: Duration = Duration::from_secs(1);
+/// How much a pipe's reader asks for at a time: a Linux pipe's whole buffer.
+const READ_SIZE: usize = 64 * 1024;
 
 /// What bounds each command a server runs: it is given a shell by anyone who connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,14 @@ pub(crate) struct Output {
 }
 
 impl Output {
+    /// The output of a command that could not be run: only why.
+    fn failed(error: String) -> Output {
+        Output {
+            error: Some(error),
+            ..Output::default()
+        }
+    }
+
     /// The reply: stdout then stderr, as the tutorial's `stdout.read() + stderr.read()`,
     /// cut at the cap, and after them a line that says why the output stops short, if it
     /// does.
@@ -95,6 +105,122 @@ enum Stream {
     Stderr,
 }
 
+/// Runs `command` with `sh -c` in the server's working directory, stdin empty, in its own
+/// process group, and collects stdout and stderr, reading both at once. The whole group
+/// is killed when the time limit passes, when either stream alone goes beyond the cap
+/// (what stdout holds by then is all of it that is sent), and in any case once the output
+/// is complete, so that no process of the command outlives it.
+///
+/// Each stream keeps up to the cap by itself, so that for a command that ends, the reply
+/// is exactly the first `max_reply` bytes of stdout followed by stderr, however the two
+/// readers happened to interleave.
+pub(crate) fn run_command(command: &[u8], limits: &Limits) -> Output {
+    let mut group = match Group::spawn(command) {
+        Ok(group) => group,
+        Err(error) => return Output::failed(error.to_string()),
+    };
+    let collected = Arc::new(Mutex::new(Collected::default()));
+    let (events, reports) = mpsc::channel();
+    let open = match start_readers(&mut group, &collected, limits.max_reply, events) {
+        Ok(open) => open,
+        // `group` is dropped on the way out: the command dies with the reply.
+        Err(error) => return Output::failed(error),
+    };
+    let watched = watch(&mut group, &reports, open, limits.time_limit);
+    // Kills what is left of the group (background jobs of a command that finished) and
+    // reaps the shell.
+    drop(group);
+    let mut collected = collected.lock().unwrap_or_else(PoisonError::into_inner);
+    collected.take_output(limits.max_reply, watched)
+}
+
+/// Starts a thread to read each of the command's pipes into `collected`, and returns how
+/// many there are, or why one could not be started. `events` goes to the readers only:
+/// if they all die, the runner's `recv` says so instead of waiting.
+fn start_readers(
+    group: &mut Group,
+    collected: &Arc<Mutex<Collected>>,
+    max: usize,
+    events: Sender<Event>,
+) -> Result<usize, String> {
+    let readers = [
+        (Stream::Stdout, group.0.stdout.take().map(Pipe::Stdout)),
+        (Stream::Stderr, group.0.stderr.take().map(Pipe::Stderr)),
+    ];
+    let mut open = 0;
+    for (stream, pipe) in readers {
+        let Some(pipe) = pipe else { continue };
+        let (collected, events) = (Arc::clone(collected), events.clone());
+        thread::Builder::new()
+            .name(format!("command {stream:?}"))
+            .spawn(move || read_pipe(pipe, stream, &collected, max, &events))
+            .map_err(|error| format!("cannot read its {stream:?}: {error}"))?;
+        open += 1;
+    }
+    Ok(open)
+}
+
+/// How the wait for the command's output ended.
+#[derive(Debug, Clone, Copy)]
+struct Watched {
+    /// The time limit passed and the group was killed for it.
+    timed_out: bool,
+    /// Every reader reached the end of its pipe.
+    pipes_closed: bool,
+}
+
+/// Waits for the `open` readers to reach the end of their pipes. The group is killed at
+/// the time limit, or at the first overflow; from then on the wait lasts [`KILL_GRACE`]
+/// at most. It ends early, too, should a reader die.
+fn watch(
+    group: &mut Group,
+    reports: &Receiver<Event>,
+    mut open: usize,
+    time_limit: Duration,
+) -> Watched {
+    let deadline = Instant::now().checked_add(time_limit);
+    let mut killed_at: Option<Instant> = None;
+    let mut timed_out = false;
+    while open > 0 {
+        let until = match killed_at {
+            Some(at) => Some(at + KILL_GRACE),
+            None => deadline,
+        };
+        match next_report(reports, until) {
+            Ok(Event::Closed) => open -= 1,
+            Ok(Event::Overflow) => {
+                if killed_at.is_none() {
+                    group.kill();
+                    killed_at = Some(Instant::now());
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if killed_at.is_none() => {
+                group.kill();
+                killed_at = Some(Instant::now());
+                timed_out = true;
+            }
+            // The grace after the kill is over, or a reader died: reply with what there is.
+            Err(_) => break,
+        }
+    }
+    Watched {
+        timed_out,
+        pipes_closed: open == 0,
+    }
+}
+
+/// The readers' next report, waiting until `until`; `None` is a time too far away to be
+/// an `Instant`, which is no time limit at all.
+fn next_report(
+    reports: &Receiver<Event>,
+    until: Option<Instant>,
+) -> Result<Event, RecvTimeoutError> {
+    match until {
+        Some(until) => reports.recv_timeout(until.saturating_duration_since(Instant::now())),
+        None => reports.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    }
+}
+
 /// The pipes' readers report through a channel, so the runner can wait for them and for
 /// its deadline at once.
 enum Event {
@@ -115,109 +241,39 @@ struct Collected {
     dropped: bool,
 }
 
-/// Runs `command` with `sh -c` in the server's working directory, stdin empty, in its own
-/// process group, and collects stdout and stderr, reading both at once. The whole group
-/// is killed when the time limit passes, when either stream alone goes beyond the cap
-/// (what stdout holds by then is all of it that is sent), and in any case once the output
-/// is complete, so that no process of the command outlives it.
-///
-/// Each stream keeps up to the cap by itself, so that for a command that ends, the reply
-/// is exactly the first `max_reply` bytes of stdout followed by stderr, however the two
-/// readers happened to interleave.
-pub(crate) fn run_command(command: &[u8], limits: &Limits) -> Output {
-    let spawned = Command::new("sh")
-        .arg("-c")
-        .arg(OsStr::from_bytes(command))
-        // The server's stdin is none of the command's business (the tutorial's `Popen`
-        // lends it; a `cat` would then hang until the time limit).
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn();
-    let mut group = match spawned {
-        Ok(child) => Group(child),
-        Err(error) => {
-            return Output {
-                error: Some(error.to_string()),
-                ..Output::default()
-            }
-        }
-    };
-    let collected = Arc::new(Mutex::new(Collected::default()));
-    let (events, reports) = mpsc::channel();
-    let readers = [
-        (Stream::Stdout, group.0.stdout.take().map(Pipe::Stdout)),
-        (Stream::Stderr, group.0.stderr.take().map(Pipe::Stderr)),
-    ];
-    let mut open = 0;
-    for (stream, pipe) in readers {
-        let Some(pipe) = pipe else { continue };
-        let (collected, events) = (Arc::clone(&collected), events.clone());
-        let max = limits.max_reply;
-        let started = thread::Builder::new()
-            .name(format!("command {stream:?}"))
-            .spawn(move || read_pipe(pipe, stream, &collected, max, &events));
-        match started {
-            Ok(_) => open += 1,
-            Err(error) => {
-                // `group` is dropped on the way out: the command dies with the reply.
-                return Output {
-                    error: Some(format!("cannot read its {stream:?}: {error}")),
-                    ..Output::default()
-                };
-            }
-        }
-    }
-    // Only the readers hold senders now: if both die, `recv` says so instead of waiting.
-    drop(events);
-
-    let deadline = Instant::now().checked_add(limits.time_limit);
-    let mut killed_at: Option<Instant> = None;
-    let mut timed_out = false;
-    while open > 0 {
-        let until = match killed_at {
-            Some(at) => Some(at + KILL_GRACE),
-            None => deadline,
+impl Collected {
+    /// Keeps as much of `bytes`, read from `stream`, as fits under `max` for that stream,
+    /// and drops the rest. Whether this is the first time bytes were dropped, of either
+    /// stream: the one overflow the runner is told of.
+    fn keep(&mut self, stream: Stream, bytes: &[u8], max: usize) -> bool {
+        let first = !self.dropped;
+        let kept = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
         };
-        let report = match until {
-            Some(until) => reports.recv_timeout(until.saturating_duration_since(Instant::now())),
-            // A time limit too far away to be an `Instant`: no time limit.
-            None => reports.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match report {
-            Ok(Event::Closed) => open -= 1,
-            Ok(Event::Overflow) => {
-                if killed_at.is_none() {
-                    group.kill();
-                    killed_at = Some(Instant::now());
-                }
-            }
-            Err(RecvTimeoutError::Timeout) if killed_at.is_none() => {
-                group.kill();
-                killed_at = Some(Instant::now());
-                timed_out = true;
-            }
-            // The grace after the kill is over, or a reader died: reply with what there is.
-            Err(_) => break,
+        let take = bytes.len().min(max - kept.len());
+        kept.extend_from_slice(&bytes[..take]);
+        if take < bytes.len() {
+            self.dropped = true;
         }
+        take < bytes.len() && first
     }
-    // Kills what is left of the group (background jobs of a command that finished) and
-    // reaps the shell.
-    drop(group);
 
-    let mut collected = collected.lock().unwrap_or_else(PoisonError::into_inner);
-    let (stdout, stderr) = (
-        std::mem::take(&mut collected.stdout),
-        std::mem::take(&mut collected.stderr),
-    );
-    Output {
-        cut: collected.dropped || stdout.len() + stderr.len() > limits.max_reply,
-        stdout,
-        stderr,
-        timed_out,
-        pipes_closed: open == 0,
-        error: None,
+    /// The output of the command, taking what was collected (a reader that outlived the
+    /// wait may still hold the rest of its pipe).
+    fn take_output(&mut self, max_reply: usize, watched: Watched) -> Output {
+        let (stdout, stderr) = (
+            std::mem::take(&mut self.stdout),
+            std::mem::take(&mut self.stderr),
+        );
+        Output {
+            cut: self.dropped || stdout.len() + stderr.len() > max_reply,
+            stdout,
+            stderr,
+            timed_out: watched.timed_out,
+            pipes_closed: watched.pipes_closed,
+            error: None,
+        }
     }
 }
 
@@ -245,7 +301,7 @@ fn read_pipe(
     max: usize,
     events: &Sender<Event>,
 ) {
-    let mut buf = vec![0; 64 * 1024];
+    let mut buf = vec![0; READ_SIZE];
     loop {
         let n = match pipe.read(&mut buf) {
             Ok(0) => break,
@@ -254,20 +310,10 @@ fn read_pipe(
             // Nothing more can be read; what was read is kept.
             Err(_) => break,
         };
-        let overflowed = {
-            let mut collected = collected.lock().unwrap_or_else(PoisonError::into_inner);
-            let first = !collected.dropped;
-            let kept = match stream {
-                Stream::Stdout => &mut collected.stdout,
-                Stream::Stderr => &mut collected.stderr,
-            };
-            let take = n.min(max - kept.len());
-            kept.extend_from_slice(&buf[..take]);
-            if take < n {
-                collected.dropped = true;
-            }
-            take < n && first
-        };
+        let overflowed = collected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keep(stream, &buf[..n], max);
         if overflowed {
             // The runner may have stopped listening (its grace is over); nothing to do then.
             let _ = events.send(Event::Overflow);
@@ -281,6 +327,22 @@ fn read_pipe(
 struct Group(Child);
 
 impl Group {
+    /// Starts `sh -c command` as the leader of a new process group, its stdout and
+    /// stderr piped.
+    fn spawn(command: &[u8]) -> io::Result<Group> {
+        Command::new("sh")
+            .arg("-c")
+            .arg(OsStr::from_bytes(command))
+            // The server's stdin is none of the command's business (the tutorial's `Popen`
+            // lends it; a `cat` would then hang until the time limit).
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map(Group)
+    }
+
     /// SIGKILL to every process of the group. The shell is not reaped before the drop,
     /// so its pid, which is the group's id, cannot have been reused by then.
     fn kill(&mut self) {
@@ -399,5 +461,38 @@ mod tests {
             reply,
             b"5678900123\nsockref: reply cut at 10 bytes (--max-reply)\n"
         );
+    }
+
+    #[test]
+    fn each_stream_keeps_up_to_the_cap_and_the_first_drop_is_the_overflow() {
+        let mut collected = Collected::default();
+        assert!(!collected.keep(Stream::Stdout, b"0123", 6));
+        // Over the cap: two bytes kept, the rest dropped, and the runner is told.
+        assert!(collected.keep(Stream::Stdout, b"4567", 6));
+        // Dropped again, of the other stream too: told once is enough.
+        assert!(!collected.keep(Stream::Stdout, b"89", 6));
+        assert!(!collected.keep(Stream::Stderr, b"abcdefgh", 6));
+        assert_eq!(collected.stdout, b"012345");
+        assert_eq!(collected.stderr, b"abcdef");
+        let watched = Watched {
+            timed_out: false,
+            pipes_closed: true,
+        };
+        let output = collected.take_output(6, watched);
+        assert!(output.cut);
+        let limits = Limits {
+            max_reply: 6,
+            ..Limits::default()
+        };
+        assert_eq!(
+            output.into_reply(&limits),
+            b"012345\nsockref: reply cut at 6 bytes (--max-reply)\n"
+        );
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_says_why_in_its_reply() {
+        let reply = Output::failed("no shell".to_owned()).into_reply(&Limits::default());
+        assert_eq!(reply, b"sockref: cannot run `sh -c`: no shell\n");
     }
 }
