@@ -9,10 +9,9 @@ use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
 use crate::command::{run_command, Limits};
-use crate::console::{print_line, prompt, read_line};
+use crate::console::{print_line, prompt, read_line, strip};
 use crate::frame::{self, Decoded, FrameError, MAX_ENCODABLE_LEN};
 use crate::net::{Conn, Listener};
-use crate::rexec::strip;
 use crate::{unless_server_gone, Error};
 
 /// The servers' `conn.recv(1024)` of a command: requests stay unframed, as in the tutorial.

@@ -7,7 +7,7 @@ use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
 use crate::command::{run_command, Limits};
-use crate::console::{print_line, prompt, read_line};
+use crate::console::{print_line, prompt, read_line, strip};
 use crate::net::{Conn, Listener};
 use crate::{unless_server_gone, Error};
 
@@ -176,18 +176,6 @@ fn converse(
 /// `from_client_data.upper() == b"Q"`.
 fn is_quit(command: &[u8]) -> bool {
     command.eq_ignore_ascii_case(b"q")
-}
-
-/// `input().strip()`: without the whitespace around it, as Python's `str.strip` sees
-/// whitespace (Unicode's, and the separators `\x1c` to `\x1f`). Input that is not UTF-8
-/// loses the ASCII whitespace only.
-pub(crate) fn strip(line: &[u8]) -> &[u8] {
-    match std::str::from_utf8(line) {
-        Ok(text) => text
-            .trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
-            .as_bytes(),
-        Err(_) => line.trim_ascii(),
-    }
 }
 
 #[cfg(test)]
@@ -435,14 +423,6 @@ mod tests {
         let out = run_client(rexec2_client, addr, b"echo one\nQ\n");
         assert_eq!(out, b">>>one\n\n>>>");
         expect_printed(&printed, "客户端正常退出聊天了\n".as_bytes());
-    }
-
-    #[test]
-    fn strip_is_python_str_strip() {
-        assert_eq!(strip(b" \t ls -l \r\x0b\x0c"), b"ls -l");
-        assert_eq!(strip("\u{3000}pwd\x1f".as_bytes()), b"pwd");
-        assert_eq!(strip(b" \xff "), b"\xff");
-        assert_eq!(strip(b"   "), b"");
     }
 
     #[test]
