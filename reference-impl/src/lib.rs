@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 pub mod cli;
+mod client;
 mod command;
 mod console;
 mod echo;

@@ -6,21 +6,21 @@
 use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
+use crate::client::{self, never_last, recv_once, Exchange, Line};
 use crate::command::{run_command, Limits};
-use crate::console::{print_line, prompt, read_line, strip};
+use crate::console::print_line;
 use crate::net::{Conn, Listener};
-use crate::{unless_server_gone, Error};
+use crate::Error;
 
-/// The tutorial's `recv(1024)`, for commands and replies alike.
+/// The server's `recv(1024)` of a command.
 const RECV_SIZE: usize = 1024;
-/// The clients' `input('>>>')`.
-const PROMPT: &str = ">>>";
 /// What rexec2's server prints when a client sends `q` (the tutorial's words: "the
 /// client quit the chat normally").
 const QUIT_NOTICE: &str = "客户端正常退出聊天了";
 /// What rexec2's client prints instead of sending an empty line ("the message must not
 /// be empty"): `send(b'')` sends nothing, and both sides would then wait for ever.
 const EMPTY_NOTICE: &str = "发送内容不能为空";
+
 /// rexec1 server: runs each command of each client, one client after another, forever.
 pub fn rexec1_server(
     listener: Listener,
@@ -47,21 +47,12 @@ pub fn rexec1_client(
     input: &mut impl BufRead,
     out: &mut impl Write,
 ) -> Result<(), Error> {
-    let mut conn = Conn::connect(addr)?;
-    loop {
-        prompt(out, PROMPT)?;
-        // The tutorial's client dies here with `EOFError`; closing and exiting 0 is what
-        // it meant to do once there is nothing more to say.
-        let Some(command) = read_line(input)? else {
-            return Ok(());
-        };
-        if unless_server_gone(conn.send(&command))?.is_none() {
-            return Ok(());
-        }
-        if !receive_and_print(&mut conn, out)? {
-            return Ok(());
-        }
-    }
+    let exchange = Exchange {
+        line: Line::AsTyped,
+        is_last: never_last,
+        receive: recv_once,
+    };
+    client::converse(addr, input, out, exchange)
 }
 
 /// rexec2 client: rexec1's, with the input stripped, empty lines refused, and `q` sent
@@ -71,40 +62,14 @@ pub fn rexec2_client(
     input: &mut impl BufRead,
     out: &mut impl Write,
 ) -> Result<(), Error> {
-    let mut conn = Conn::connect(addr)?;
-    loop {
-        prompt(out, PROMPT)?;
-        let Some(line) = read_line(input)? else {
-            return Ok(());
-        };
-        let command = strip(&line);
-        if command.is_empty() {
-            print_line(out, EMPTY_NOTICE)?;
-            continue;
-        }
-        if unless_server_gone(conn.send(command))?.is_none() {
-            return Ok(());
-        }
-        if is_quit(command) {
-            return Ok(());
-        }
-        if !receive_and_print(&mut conn, out)? {
-            return Ok(());
-        }
-    }
-}
-
-/// The clients' `recv(1024)` and `print(data.decode(...))`: the reply as text (the
-/// tutorial decodes GBK for Chinese Windows; the shell here speaks UTF-8), and the
-/// newline `print` adds after it, even when the output ends with its own. `false` when
-/// the server has closed (or reset) instead: the client stops rather than spin on `b''`.
-fn receive_and_print(conn: &mut Conn, out: &mut impl Write) -> Result<bool, Error> {
-    let reply = unless_server_gone(conn.recv(RECV_SIZE))?.unwrap_or_default();
-    if reply.is_empty() {
-        return Ok(false);
-    }
-    print_line(out, &String::from_utf8_lossy(&reply))?;
-    Ok(true)
+    let exchange = Exchange {
+        line: Line::Stripped {
+            empty_notice: Some(EMPTY_NOTICE),
+        },
+        is_last: is_quit,
+        receive: recv_once,
+    };
+    client::converse(addr, input, out, exchange)
 }
 
 /// Whether a conversation can end at the client's word.
