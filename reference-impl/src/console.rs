@@ -1,5 +1,6 @@
 //! Standard input and output as the tutorial's `print()` and `input()` use them, flushed at
-//! once so the harness sees each line (and each prompt, which has no newline) as it happens.
+//! once so the harness sees each line (and each prompt, which has no newline) as it happens;
+//! and `input().strip()`, as most of its clients read a line.
 
 use std::io::{BufRead, Write};
 
@@ -37,6 +38,18 @@ pub fn read_line(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, Error> {
     Ok(Some(line))
 }
 
+/// `input().strip()`: without the whitespace around it, as Python's `str.strip` sees
+/// whitespace (Unicode's, and the separators `\x1c` to `\x1f`). Input that is not UTF-8
+/// loses the ASCII whitespace only.
+pub fn strip(line: &[u8]) -> &[u8] {
+    match std::str::from_utf8(line) {
+        Ok(text) => text
+            .trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+            .as_bytes(),
+        Err(_) => line.trim_ascii(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +71,13 @@ mod tests {
         prompt(&mut out, ">>>").unwrap();
         print_line(&mut out, "HELLO").unwrap();
         assert_eq!(out, b">>>HELLO\n");
+    }
+
+    #[test]
+    fn strip_is_python_str_strip() {
+        assert_eq!(strip(b" \t ls -l \r\x0b\x0c"), b"ls -l");
+        assert_eq!(strip("\u{3000}pwd\x1f".as_bytes()), b"pwd");
+        assert_eq!(strip(b" \xff "), b"\xff");
+        assert_eq!(strip(b"   "), b"");
     }
 }

@@ -5,17 +5,16 @@
 use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
-use crate::console::{print_line, prompt, read_line};
+use crate::client::{self, never_last, recv_once, Exchange, Line};
+use crate::console::print_line;
 use crate::net::{Conn, Listener};
 use crate::pyrepr::bytes_repr;
-use crate::{unless_server_gone, Error};
+use crate::Error;
 
 /// The tutorial's `recv(1024)`.
 const RECV_SIZE: usize = 1024;
 /// What the echo2 and echo3 servers append to every message.
 const REPLY_SUFFIX: &[u8] = b"SB";
-/// The echo2 and echo3 clients' `input('>>>')`.
-const PROMPT: &str = ">>>";
 
 /// echo1 server: one client, one message, printed and sent back upper-cased.
 pub fn echo1_server(listener: Listener, out: &mut impl Write) -> Result<(), Error> {
@@ -53,24 +52,12 @@ pub fn echo2_client(
     input: &mut impl BufRead,
     out: &mut impl Write,
 ) -> Result<(), Error> {
-    let mut conn = Conn::connect(addr)?;
-    loop {
-        prompt(out, PROMPT)?;
-        // The tutorial's client dies here with `EOFError`; closing and exiting 0 is what
-        // it meant to do once there is nothing more to say.
-        let Some(line) = read_line(input)? else {
-            return Ok(());
-        };
-        // The server closed or reset between exchanges: stop instead of spinning on `b''`.
-        if unless_server_gone(conn.send(&line))?.is_none() {
-            return Ok(());
-        }
-        let reply = unless_server_gone(conn.recv(RECV_SIZE))?.unwrap_or_default();
-        if reply.is_empty() {
-            return Ok(());
-        }
-        print_line(out, &String::from_utf8_lossy(&reply))?;
-    }
+    let exchange = Exchange {
+        line: Line::AsTyped,
+        is_last: never_last,
+        receive: recv_once,
+    };
+    client::converse(addr, input, out, exchange)
 }
 
 /// echo3 server: echo2's conversation for one client after another, forever. Clients

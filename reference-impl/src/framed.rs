@@ -8,16 +8,14 @@
 use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 
-use crate::console::{print_line, prompt, read_line};
+use crate::client::{self, never_last, Exchange, Line};
+use crate::command::{run_command, Limits};
 use crate::frame::{self, Decoded, FrameError, MAX_ENCODABLE_LEN};
 use crate::net::{Conn, Listener};
-use crate::rexec::{run_command, strip, Limits};
-use crate::{unless_server_gone, Error};
+use crate::Error;
 
 /// The servers' `conn.recv(1024)` of a command: requests stay unframed, as in the tutorial.
 const RECV_SIZE: usize = 1024;
-/// The clients' `input('>>>')`.
-const PROMPT: &str = ">>>";
 /// The `file_name` of the tutorial's header; free text, kept as the tutorial has it.
 const FILE_NAME: &str = "f1.txt";
 /// The most a client asks of one `recv` while a frame is incomplete. It never asks for
@@ -157,32 +155,14 @@ fn converse_as_client(
     limits: &frame::Limits,
     format: Format,
 ) -> Result<(), Error> {
-    let mut conn = Conn::connect(addr)?;
-    loop {
-        prompt(out, PROMPT)?;
-        // The tutorial's client dies here with `EOFError`; closing and exiting 0 is what it
-        // meant to do once there is nothing more to say.
-        let Some(line) = read_line(input)? else {
-            return Ok(());
-        };
-        let command = strip(&line);
-        // The tutorial's `if not cmd: continue`: `send(b'')` sends nothing, and both sides
-        // would then wait for ever. Silently, as there: unlike rexec2's client, the
-        // tutorial's framed clients print no notice, and the reference prints what they do.
-        if command.is_empty() {
-            continue;
-        }
-        // The server closed or reset between exchanges: stop, exit 0.
-        if unless_server_gone(conn.send(command))?.is_none() {
-            return Ok(());
-        }
-        let Some(body) = read_frame(&mut conn, addr, limits, format)? else {
-            return Ok(());
-        };
-        // `print(res.decode('gbk'))`: the shell here speaks UTF-8; `print` adds a newline
-        // after the body, even an empty one.
-        print_line(out, &String::from_utf8_lossy(&body))?;
-    }
+    let exchange = Exchange {
+        // Silently, as the tutorial's `if not cmd: continue`: unlike rexec2's client, its
+        // framed clients print no notice, and the reference prints what they do.
+        line: Line::Stripped { empty_notice: None },
+        is_last: never_last,
+        receive: |conn: &mut Conn| read_frame(conn, addr, limits, format),
+    };
+    client::converse(addr, input, out, exchange)
 }
 
 /// Reads exactly one frame from `conn`, in whatever pieces it comes, and returns its body;

@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 pub mod cli;
+mod client;
+mod command;
 mod console;
 mod echo;
 pub mod frame;
@@ -25,8 +27,8 @@ mod sticky;
 mod testutil;
 mod udp;
 
+pub use command::Limits;
 use net::{Datagram, Listener};
-pub use rexec::Limits;
 
 /// The side a program plays: of a TCP connection, or of a UDP exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,9 +6,10 @@
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 
+use crate::command::Limits;
 use crate::console::print_line;
 use crate::net::{Conn, Listener};
-use crate::rexec::{self, Limits};
+use crate::rexec;
 use crate::Error;
 
 /// The tutorial's `recv(1024)`.

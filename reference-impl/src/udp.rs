@@ -5,10 +5,9 @@
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 
-use crate::console::{print_line, prompt, read_line};
+use crate::console::{print_line, prompt, read_line, strip};
 use crate::net::Datagram;
 use crate::pyrepr::bytes_repr;
-use crate::rexec::strip;
 use crate::Error;
 
 /// The chat client's contacts, the keys of the tutorial's `qq_name_dic`. Every one of them
