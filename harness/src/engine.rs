@@ -170,7 +170,7 @@ fn run_here(
     let mut failed = None;
     let started = Instant::now();
     for (index, step) in case.steps.iter().enumerate() {
-        let result = step.run(&mut ctx, expectations[index].as_ref());
+        let result = steps::run(step, &mut ctx, expectations[index].as_ref());
         let seen = match &result {
             StepEnd::Ok(observed) => Some(observed.as_ref()),
             StepEnd::NonStrict { observed, .. } => Some(Some(observed)),
@@ -241,11 +241,11 @@ fn run_here(
             .map(|h| h.hint);
         outcome.hint = declared.or_else(|| ctx.diagnose(step, &failure.symptom));
         outcome.verdict = failure.verdict;
-        // Every byte accounted for, on the failing path too: datagrams no step took are
-        // named (a server that floods its client fails its `exit`, and should hear why).
+        // Every byte accounted for, on the failing path too: what no step took is named
+        // (a server that floods its client fails its `exit`, and should hear why).
         let unexpected = match index < case.steps.len() {
-            true => steps::pending_datagram(&mut ctx)
-                .map(|(what, _)| format!("; meanwhile it sent datagrams no step expected: {what}"))
+            true => steps::unexpected_meanwhile(&mut ctx)
+                .map(|what| format!("; meanwhile {what}"))
                 .unwrap_or_default(),
             false => String::new(),
         };

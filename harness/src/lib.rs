@@ -26,6 +26,7 @@ pub mod script;
 pub mod session;
 pub mod stdout;
 pub mod steps;
+pub mod syntax;
 pub mod tolerance;
 pub mod trace;
 pub mod workdir;

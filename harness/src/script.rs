@@ -20,16 +20,16 @@
 //! A line `hint <id> if <short|nothing|bytes|open|running|exit>` after a step declares the hint a
 //! failure of that step in that way gets (no reply at all to a command flooding stderr is
 //! the stderr deadlock); it is not a step and has no fixture line.
-//! The steps themselves, one module per family, are in [`crate::steps`]; this module reads
+//! The steps themselves, one module per family, are in [`crate::syntax`]; this module reads
 //! the file around them (the role, the comments) and checks their order.
 
 use crate::hints::{Hint, SymptomKind};
-use crate::steps::{self, split_word, Setup};
+use crate::syntax::{self, split_word, Setup};
 use std::time::Duration;
 
 /// The role the implementation under test plays; the peer plays the other one.
 pub use sockref::Role;
-pub use steps::Step;
+pub use syntax::Step;
 
 /// A parsed case file.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ pub fn parse(program: &str, name: &str, text: &str) -> Result<Case, ParseError> 
     // A datagram case has no connection to wait for: its client may start before the
     // peer's server exists (UDP programs may start in either order).
     let mut setup = Setup {
-        datagrams: steps::uses_datagrams(text.lines().map(|l| split_word(l.trim()).0)),
+        datagrams: syntax::uses_datagrams(text.lines().map(|l| split_word(l.trim()).0)),
         ..Setup::default()
     };
     let mut hints = Vec::new();

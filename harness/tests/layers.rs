@@ -16,19 +16,21 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     // Bytes, sockets, the program's process and what it prints; `End`/`PeerEnd` live here.
     ("wire", &["payload", "trace", "session", "iut", "stdout"]),
-    // The case language, pure: what a case and a fixture say, the hints it may name.
+    // The case language, pure: what a case and a fixture say (each family's steps as
+    // written, in `syntax/`), the hints it may name.
     (
         "language",
         &[
             "observation",
             "script",
+            "syntax",
             "hints",
             "tolerance",
             "fixture",
             "framing",
         ],
     ),
-    // Each family's steps, run against the context this layer defines (`steps::context`).
+    // Each family's steps run, against the context this layer defines (`steps::context`).
     ("steps", &["steps"]),
     // The engine: loops over a case's steps and names no family.
     ("engine", &["engine"]),
@@ -36,14 +38,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("batch", &["catalog", "manifest", "batch"]),
     // What people use: reports, the demo, the binary.
     ("cli", &["report", "demo", "cli", "main"]),
-];
-
-/// Imports the table forbids that the code still has, each with the step of issue 15 that
-/// removes it. The test fails on any other, and on an entry here that is no longer needed.
-const KNOWN_UPWARD: &[(&str, &str)] = &[
-    // The step types and their parsing live beside their execution until the families are
-    // split into a language half and a run half.
-    ("script", "steps"),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
@@ -152,7 +146,7 @@ fn forbidden_imports(src: &Path) -> Vec<String> {
                 ));
                 continue;
             };
-            if theirs > own && !KNOWN_UPWARD.contains(&(module.as_str(), target.as_str())) {
+            if theirs > own {
                 found.push(format!(
                     "{}: `{module}` ({}) imports `{target}` ({}), a layer above it",
                     file.display(),
@@ -181,24 +175,8 @@ fn every_module_imports_only_its_own_layer_and_those_below() {
     );
 }
 
-#[test]
-fn every_known_exception_is_still_needed() {
-    let mut files = Vec::new();
-    rust_files(&src(), &mut files);
-    for (module, target) in KNOWN_UPWARD {
-        let used = files.iter().any(|f| {
-            module_of(&src(), f) == *module
-                && imports(&code_lines(&fs::read_to_string(f).unwrap())).contains(*target)
-        });
-        assert!(
-            used,
-            "`{module}` no longer imports `{target}`: remove it from KNOWN_UPWARD"
-        );
-    }
-}
-
-/// The step families: the modules of `steps/` besides its registry (`mod.rs`) and the
-/// context they run against (`context.rs`).
+/// The step families: the modules of `steps/` (their run halves) besides its registry
+/// (`mod.rs`) and the context they run against (`context.rs`); `syntax/` has the same.
 fn families() -> Vec<String> {
     let mut files = Vec::new();
     rust_files(&src().join("steps"), &mut files);
@@ -210,18 +188,21 @@ fn families() -> Vec<String> {
 }
 
 /// Whether `code` names `family` as a module: `family::` not after another path segment
-/// (`std::process::` is not the process family), or inside a `use crate::steps::{…}`.
+/// (`std::process::` is not the process family), or inside a `use crate::steps::{…}` or
+/// `use crate::syntax::{…}`.
 fn names_family(code: &str, family: &str) -> bool {
     let needle = format!("{family}::");
     let bare = code.match_indices(&needle).any(|(i, _)| {
         let before = code[..i].chars().next_back();
         !before.is_some_and(|c| c == ':' || c.is_alphanumeric() || c == '_')
     });
-    bare || code.contains(&format!("steps::{family}"))
-        || code
-            .split("steps::{")
-            .skip(1)
-            .any(|group| group.split('}').next().unwrap_or("").contains(family))
+    bare || ["steps", "syntax"].iter().any(|registry| {
+        code.contains(&format!("{registry}::{family}"))
+            || code
+                .split(&format!("{registry}::{{"))
+                .skip(1)
+                .any(|group| group.split('}').next().unwrap_or("").contains(family))
+    })
 }
 
 #[test]
@@ -232,7 +213,11 @@ fn no_module_outside_the_registry_names_a_family() {
     let families = families();
     assert!(families.contains(&"tcp".to_string()), "{families:?}");
     let mut found = Vec::new();
-    for file in files.iter().filter(|f| !f.starts_with(src.join("steps"))) {
+    let registries = [src.join("steps"), src.join("syntax")];
+    for file in files
+        .iter()
+        .filter(|f| !registries.iter().any(|r| f.starts_with(r)))
+    {
         let code = code_lines(&fs::read_to_string(file).unwrap());
         for family in families.iter().filter(|f| names_family(&code, f)) {
             found.push(format!("{}: names the `{family}` family", file.display()));
@@ -240,7 +225,7 @@ fn no_module_outside_the_registry_names_a_family() {
     }
     assert!(
         found.is_empty(),
-        "only steps/mod.rs, the registry, names the families:\n{}",
+        "only the registries, steps/mod.rs and syntax/mod.rs, name the families:\n{}",
         found.join("\n")
     );
 }
@@ -251,6 +236,7 @@ fn a_family_named_outside_the_registry_is_found() {
     assert!(names_family("use crate::steps::{self, udp, Step};", "udp"));
     assert!(names_family("crate::steps::udp::pending(ctx)", "udp"));
     assert!(!names_family("use std::process::ExitCode;", "process"));
+    assert!(names_family("use crate::syntax::{self, tcp};", "tcp"));
     assert!(!names_family("use crate::steps::{self, Step};", "udp"));
 }
 

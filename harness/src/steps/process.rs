@@ -1,110 +1,16 @@
-//! Process steps: the implementation as a process. `spawn` starts it, `stdin "line"` writes
-//! a line (and its newline) to its input, `stdin-close` ends its input, `stdout` observes
-//! the next line it prints that carries data, `exit` observes its exit status.
-//!
-//! ```text
-//! stdin "hello"
-//! stdout => "helloSB"          the printed line, prompts and colour codes stripped
-//! exit => 0
-//! exit nonzero => 1            any failure status: "a non-zero exit"
-//! ```
+//! Process steps run: `spawn` starts the implementation under the case's init, `stdin`
+//! writes a line to its input, `stdin-close` ends it, `stdout` matches the next printed
+//! line that carries data, `exit` waits for its status. Their syntax is in
+//! [`crate::syntax::process`].
 
 use super::context::{Ctx, Failure, StepEnd};
-use super::{no_args, Setup};
 use crate::hints::Symptom;
-use crate::observation::{ExitStatus, Kind, Observation};
+use crate::observation::{ExitStatus, Observation};
 use crate::payload;
-use crate::script::Role;
 use crate::session::{Segmentation, Target, WriteError};
-use std::fmt;
-
-pub const WORDS: &[&str] = &["spawn", "stdin", "stdin-close", "stdout", "exit"];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    Spawn,
-    Stdin(Vec<u8>),
-    StdinClose,
-    Stdout,
-    /// `exit`: the fixture's status exactly; `exit nonzero`: any failure status (SPEC.md
-    /// asks for "a non-zero exit", not a particular code).
-    Exit {
-        nonzero: bool,
-    },
-}
-
-pub fn parse(word: &str, rest: &str, args: &[&str]) -> Option<Result<Step, String>> {
-    Some(match word {
-        "spawn" => no_args(word, args, Step::Spawn),
-        "stdin-close" => no_args(word, args, Step::StdinClose),
-        "stdout" => no_args(word, args, Step::Stdout),
-        "exit" => match args {
-            [] => Ok(Step::Exit { nonzero: false }),
-            ["nonzero"] => Ok(Step::Exit { nonzero: true }),
-            _ => Err("`exit` takes nothing, or `nonzero`".into()),
-        },
-        "stdin" => parse_stdin(rest),
-        _ => return None,
-    })
-}
-
-fn parse_stdin(rest: &str) -> Result<Step, String> {
-    let (line, after) = payload::parse_expression(rest).map_err(|e| e.to_string())?;
-    if !after.trim().is_empty() {
-        return Err(format!("unexpected `{}` after the line", after.trim()));
-    }
-    if line.contains(&b'\n') {
-        return Err("a stdin line cannot contain a newline (one `stdin` step per line)".into());
-    }
-    Ok(Step::Stdin(line))
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Step::Spawn => write!(f, "spawn"),
-            Step::Stdin(line) => write!(f, "stdin {}", payload::render(line)),
-            Step::StdinClose => write!(f, "stdin-close"),
-            Step::Stdout => write!(f, "stdout"),
-            Step::Exit { nonzero: false } => write!(f, "exit"),
-            Step::Exit { nonzero: true } => write!(f, "exit nonzero"),
-        }
-    }
-}
+use crate::syntax::process::{expand_words, Step};
 
 impl Step {
-    pub fn observes(&self) -> Option<Kind> {
-        match self {
-            Step::Stdout => Some(Kind::Line),
-            Step::Exit { .. } => Some(Kind::Exit),
-            _ => None,
-        }
-    }
-
-    pub fn check(&self, role: Role, setup: &mut Setup) -> Result<(), String> {
-        match self {
-            Step::Spawn if setup.spawned => Err("the implementation is spawned only once".into()),
-            Step::Spawn if role == Role::Client && !setup.listening && !setup.datagrams => {
-                Err("as the server, the peer must `listen` before it spawns the client".into())
-            }
-            Step::Spawn => {
-                setup.spawned = true;
-                Ok(())
-            }
-            Step::Stdin(_) | Step::StdinClose if setup.stdin_closed => {
-                Err("stdin is already closed".into())
-            }
-            Step::Stdin(_) | Step::StdinClose if !setup.spawned => {
-                Err("spawn the implementation before writing to its stdin".into())
-            }
-            Step::StdinClose => {
-                setup.stdin_closed = true;
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
     pub(crate) fn run(&self, ctx: &mut Ctx, expected: Option<&Observation>) -> StepEnd {
         match self {
             Step::Spawn => spawn(ctx),
@@ -126,32 +32,6 @@ impl Step {
             Step::Exit { nonzero } => exit(ctx, expected, *nonzero),
         }
     }
-}
-
-/// A stdin line with each `${name}` replaced by the program's word of that name (the
-/// transcript keeps the name, so a fixture holds for every course's words).
-pub fn expand_words(
-    line: &[u8],
-    words: &std::collections::BTreeMap<String, String>,
-) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(start) = rest.windows(2).position(|w| w == b"${") {
-        out.extend_from_slice(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .iter()
-            .position(|&b| b == b'}')
-            .ok_or("`${` without its `}` in a stdin line")?;
-        let name = String::from_utf8_lossy(&after[..end]);
-        let word = words.get(name.as_ref()).ok_or_else(|| {
-            format!("`${{{name}}}` names no word of the program (program.toml's [words])")
-        })?;
-        out.extend_from_slice(word.as_bytes());
-        rest = &after[end + 1..];
-    }
-    out.extend_from_slice(rest);
-    Ok(out)
 }
 
 fn spawn(ctx: &mut Ctx) -> StepEnd {
@@ -333,27 +213,21 @@ fn exit(ctx: &mut Ctx, expected: Option<&Observation>, nonzero: bool) -> StepEnd
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The family's answers to the engine: a silence is broken by the program's exit, or by
+/// the next line the fixture expects on stdout (other printing is fine).
+pub(crate) struct Hooks;
 
-    #[test]
-    fn words_are_expanded_by_name_and_unknown_ones_named() {
-        let words = [("quit", "q"), ("contact", "taibai")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        assert_eq!(expand_words(b"${contact}", &words).unwrap(), b"taibai");
-        assert_eq!(
-            expand_words(b"say ${quit}!${quit}", &words).unwrap(),
-            b"say q!q"
-        );
-        assert_eq!(
-            expand_words(b"no words, $ and {}", &words).unwrap(),
-            b"no words, $ and {}"
-        );
-        let unknown = expand_words(b"${nobody}", &words).unwrap_err();
-        assert!(unknown.contains("`${nobody}`"), "{unknown}");
-        assert!(expand_words(b"${quit", &words).is_err());
+impl super::Family for Hooks {
+    fn breaks_silence(&self, ctx: &mut Ctx) -> Option<(String, Symptom)> {
+        if ctx.session.exited() {
+            // It died where it should have waited (for input, for a datagram).
+            return Some((format!("exit {}", ctx.status_word()), Symptom::Died));
+        }
+        let out = &ctx.session.iut.as_ref()?.out;
+        let line = out.matched(ctx.stdout_done)?;
+        Some((
+            format!("stdout {}", payload::render_line(line)),
+            Symptom::Other,
+        ))
     }
 }

@@ -1,0 +1,184 @@
+//! The steps of the case language as written, one module per family: [`process`] (spawn,
+//! stdin, stdout, exit), [`tcp`] (listen, accept, connect, send, peek, read, read-end,
+//! shutdown, close, reset), [`frame`] (read-frame: a frame of the framed protocols),
+//! [`udp`] (bind, sendto, recvfrom, dropped: datagrams) and [`quiet`] (the silence window).
+//! Each family gives its step type, its parsing, its canonical text and its checks of order
+//! ([`Syntax`]); their execution is in [`crate::steps`]. Pure: nothing here runs a case.
+//! This module is the families' registry on the language side: `families!` below is the
+//! one line a new family adds here.
+
+use crate::observation::Kind;
+use crate::script::Role;
+use std::fmt;
+
+/// What each family's step type gives the case language.
+pub trait Syntax: Sized {
+    /// Its step words.
+    const WORDS: &'static [&'static str];
+    /// Parses one of its steps from its word and the rest of its line (`args`: the rest
+    /// split on blanks); `None` when the word is not one of its own.
+    fn parse(word: &str, rest: &str, args: &[&str]) -> Option<Result<Self, String>>;
+    /// What the step observes (its fixture line records a value after `=>`), if anything.
+    fn observes(&self) -> Option<Kind>;
+    /// The connection the step is about, if any.
+    fn conn(&self) -> Option<&str> {
+        None
+    }
+    /// Checks that the step can come at this point of its case, and notes what it sets up.
+    fn check(&self, _role: Role, _setup: &mut Setup) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Declares the families: their modules, a variant of [`Step`] each, and the dispatch of
+/// every [`Syntax`] method to them.
+macro_rules! families {
+    ($($variant:ident($module:ident)),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// One step of a case.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Step {
+            $($variant($module::Step),)+
+        }
+
+        /// Every family's words, in the order of the families.
+        const FAMILY_WORDS: &[&[&str]] = &[$(<$module::Step as Syntax>::WORDS,)+];
+
+        impl Step {
+            /// The step of whichever family owns `word`.
+            fn parse_word(word: &str, rest: &str, args: &[&str]) -> Option<Result<Step, String>> {
+                $(
+                    if let Some(parsed) = <$module::Step as Syntax>::parse(word, rest, args) {
+                        return Some(parsed.map(Step::$variant));
+                    }
+                )+
+                None
+            }
+
+            /// What the step observes (its fixture line records a value after `=>`).
+            pub fn observes(&self) -> Option<Kind> {
+                match self {
+                    $(Step::$variant(s) => s.observes(),)+
+                }
+            }
+
+            /// The connection the step is about, if any.
+            pub fn conn(&self) -> Option<&str> {
+                match self {
+                    $(Step::$variant(s) => s.conn(),)+
+                }
+            }
+
+            fn check_in_family(&self, role: Role, setup: &mut Setup) -> Result<(), String> {
+                match self {
+                    $(Step::$variant(s) => s.check(role, setup),)+
+                }
+            }
+        }
+
+        /// The canonical text of a step: what the transcript shows left of `=>`.
+        impl fmt::Display for Step {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Step::$variant(s) => s.fmt(f),)+
+                }
+            }
+        }
+    };
+}
+
+families! {
+    Process(process),
+    Tcp(tcp),
+    Frame(frame),
+    Udp(udp),
+    Quiet(quiet),
+}
+
+/// Every step word, for the error that names an unknown one.
+pub fn words() -> String {
+    FAMILY_WORDS.concat().join(", ")
+}
+
+impl Step {
+    /// Parses a step from its word and the rest of its line.
+    pub fn parse(word: &str, rest: &str) -> Result<Step, String> {
+        let args: Vec<&str> = rest.split_whitespace().collect();
+        Step::parse_word(word, rest, &args)
+            .unwrap_or_else(|| Err(format!("unknown step `{word}` (steps: {})", words())))
+    }
+
+    pub fn is_observation(&self) -> bool {
+        self.observes().is_some()
+    }
+
+    /// Checks that the step can come at this point of its case.
+    pub fn check(&self, role: Role, setup: &mut Setup) -> Result<(), String> {
+        self.check_in_family(role, setup)?;
+        if self.is_observation() && !setup.spawned {
+            return Err("spawn the implementation before observing it".into());
+        }
+        Ok(())
+    }
+
+    /// Checks that each `${word}` of a stdin line is one of the program's words.
+    pub fn check_words(
+        &self,
+        words: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        match self {
+            Step::Process(process::Step::Stdin(line)) => {
+                process::expand_words(line, words).map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether a case whose steps begin with these words uses datagram sockets: its client
+/// role then needs no `listen` (UDP programs may start in either order).
+pub fn uses_datagrams<'a>(mut words: impl Iterator<Item = &'a str>) -> bool {
+    words.any(|w| <udp::Step as Syntax>::WORDS.contains(&w))
+}
+
+/// What the steps so far have set up, to reject cases that cannot run.
+#[derive(Debug, Default)]
+pub struct Setup {
+    pub spawned: bool,
+    pub listening: bool,
+    pub stdin_closed: bool,
+    /// Connections opened so far, and whether the peer closed them.
+    pub conns: Vec<(String, bool)>,
+    /// Datagram sockets bound so far.
+    pub socks: Vec<String>,
+    /// Datagram sockets a `recvfrom` took a datagram on (a client-role `sendto` answers it).
+    pub heard: Vec<String>,
+    /// The case uses datagram sockets (its client role needs no `listen`).
+    pub datagrams: bool,
+}
+
+/// Splits off the first word of a line.
+pub fn split_word(s: &str) -> (&str, &str) {
+    match s.find(char::is_whitespace) {
+        Some(i) => (&s[..i], s[i..].trim_start()),
+        None => (s, ""),
+    }
+}
+
+/// A byte count in a step: a whole number from 1 to 64 MiB.
+pub fn count(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=64 << 20).contains(n))
+        .ok_or_else(|| format!("bad byte count `{s}` (a whole number from 1)"))
+}
+
+/// A step that takes no arguments.
+pub fn no_args<T>(word: &str, args: &[&str], step: T) -> Result<T, String> {
+    if args.is_empty() {
+        Ok(step)
+    } else {
+        Err(format!("`{word}` takes no arguments"))
+    }
+}
