@@ -1,27 +1,19 @@
-//! The case language: one step a line, for the peer to play against the implementation.
+//! A case file: its role, its comment (what the case is about), its steps and the hints it
+//! declares, with the checks of their order. The case language is described once, in the
+//! README's *Add a case and record its fixture*; each family's steps are parsed by their
+//! module of [`crate::syntax`].
 //!
 //! ```text
 //! # echo2 server: the client half-closes and keeps reading
-//! role server              the role the implementation plays (server or client)
-//! spawn                    start the implementation
-//! connect c1               the peer connects (retrying until the server listens)
-//! send c1 "hello"          one write; `send c1 "a" * 1024`; `send c1 "hi" split 1` (1-byte pieces)
-//! read c1                  observe the next bytes it sends (`read c1 4`: exactly 4 bytes)
-//! stdout                   observe the next line it prints
-//! shutdown c1              half-close: the peer stops writing and keeps reading
-//! read-end c1              observe how it ends the connection: eof or reset
-//! exit                     observe its exit status
+//! role server
+//! spawn
+//! connect c1
+//! send c1 "hello"
+//! read c1
+//! shutdown c1
+//! read-end c1
+//! exit
 //! ```
-//! Other steps: `listen` and `accept c1` (the peer as server), `close c1`, `reset c1`
-//! (abortive close, RST), `stdin "line"` (writes the line and a newline), `stdin-close`,
-//! `peek c1 10` (wait until 10 bytes are buffered, without reading them), `quiet 300ms`
-//! (a silence window: nothing may arrive). Cases stimulate; the expected values live only
-//! in the fixture, which has one line per step: the step, then `=> what was observed`.
-//! A line `hint <id> if <short|nothing|bytes|open|running|exit>` after a step declares the hint a
-//! failure of that step in that way gets (no reply at all to a command flooding stderr is
-//! the stderr deadlock); it is not a step and has no fixture line.
-//! The steps themselves, one module per family, are in [`crate::syntax`]; this module reads
-//! the file around them (the role, the comments) and checks their order.
 
 use crate::hints::{Hint, SymptomKind};
 use crate::syntax::{self, split_word, Setup};

@@ -177,10 +177,28 @@ impl Conn {
         }
     }
 
-    /// Closes abortively: `SO_LINGER` 0 turns the close into a RST.
+    /// Closes abortively: `SO_LINGER` 0 turns the close into a RST. Returns once the
+    /// program's end of the connection is gone, at most `RESET_SETTLES` later: on a loaded
+    /// machine the kernel may handle the RST after the close returns (in `ksoftirqd`), and
+    /// a program's next `send` would still find its connection open, so a case about a
+    /// reset between two exchanges would test nothing. Polled: no event says a socket of
+    /// another process is gone; the first look usually finds it gone.
     pub fn reset(self) -> io::Result<()> {
+        let ends = (self.sock.local_addr(), self.sock.peer_addr());
         self.sock.set_linger(Some(Duration::ZERO))?;
         drop(self);
+        let (Ok(ours), Ok(theirs)) = ends else {
+            return Ok(());
+        };
+        let (Some(ours), Some(theirs)) = (ours.as_socket(), theirs.as_socket()) else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + RESET_SETTLES;
+        let mut pause = Duration::from_millis(1);
+        while sandbox::connection_listed(theirs, ours) && Instant::now() < deadline {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
         Ok(())
     }
 }
@@ -292,6 +310,9 @@ pub struct Session {
 const EXIT_POLL_SLICE: Duration = Duration::from_millis(10);
 /// How many times its patience a program that keeps printing may take to listen.
 const MAX_PATIENCE_FACTOR: u32 = 6;
+
+/// How long a reset waits for the program's end of the connection to go.
+const RESET_SETTLES: Duration = Duration::from_secs(1);
 /// Longest pause between two attempts to connect to a program that does not listen yet.
 const MAX_CONNECT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -535,7 +556,15 @@ impl Session {
             }
             match self.try_connect(name, deadline) {
                 Ok(()) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                // Refused: nothing listens yet. Reset: the listener closed while the
+                // handshake was under way (a server dying as the next client connects),
+                // which the next attempt tells apart: the program has exited, or it listens
+                // again, or nothing does.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                    ) => {}
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     return Err(ConnectError::NotListening)
                 }

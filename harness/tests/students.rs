@@ -17,6 +17,7 @@
 //!                                         # "shared-with-cgroup": shared where a cgroup can be made
 //! untouched = ["~/escape"]                # paths it must not write (with namespaces)
 //! limit_processes = 300                   # --limit-processes for its cases
+//! timeout = 30                            # --timeout (default 5 s)
 //! ```
 //!
 //! In every mode, no process a sample started may be left once its cases are over: each
@@ -75,6 +76,9 @@ struct SampleExpectation {
     untouched: Vec<String>,
     /// `--limit-processes` for its cases, where the default would make it slow.
     limit_processes: Option<u64>,
+    /// `--timeout`: seconds an observation waits, where the default 5 is not enough on a
+    /// loaded machine for what the sample does on purpose.
+    timeout: Option<u64>,
 }
 
 fn expand_path(path: &str) -> PathBuf {
@@ -197,7 +201,7 @@ fn sample_gets_its_verdicts(#[files("fixtures/students/*/sockcheck.toml")] manif
         .parent()
         .expect("the sample folder")
         .to_path_buf();
-    common::python_without_launcher();
+    common::cheapest_python();
     let catalog = common::catalog();
     let impls =
         manifest::load(&manifest_path, &catalog.ids()).expect("the sample's manifest is valid");
@@ -274,7 +278,13 @@ fn sample_gets_its_verdicts(#[files("fixtures/students/*/sockcheck.toml")] manif
                 spec.limits.processes = n;
             }
         }
-        let results = batch::run(&jobs, 8, &Timing::default(), &|_| {});
+        let timing = Timing {
+            observe: sample
+                .timeout
+                .map_or(Timing::default().observe, std::time::Duration::from_secs),
+            ..Timing::default()
+        };
+        let results = batch::run(&jobs, 8, &timing, &|_| {});
         let left = common::processes_with(&marker);
         let written: Vec<&PathBuf> = untouched.iter().filter(|p| p.exists()).collect();
         let written = format!("{written:?}");

@@ -31,7 +31,7 @@ use foreign::*;
 use procnet::*;
 
 pub use foreign::foreign_listener;
-pub use procnet::{listeners_of, tcp_listeners, udp_no_ports, udp_sockets};
+pub use procnet::{connection_listed, listeners_of, tcp_listeners, udp_no_ports, udp_sockets};
 pub use time_wait::{leftovers_on, orphaned_end, purge_time_wait};
 
 use std::fs::File;

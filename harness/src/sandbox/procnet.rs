@@ -40,6 +40,14 @@ fn unique(sockets: Vec<ProcSocket>) -> Vec<ProcSocket> {
         .collect()
 }
 
+/// Whether the calling thread's network namespace lists a TCP socket from `local` to
+/// `remote`, in any state.
+pub fn connection_listed(local: SocketAddr, remote: SocketAddr) -> bool {
+    proc_net_tcp()
+        .iter()
+        .any(|s| s.local == local && s.remote == remote)
+}
+
 /// The TCP sockets listening in the calling thread's network namespace (in a private
 /// namespace: exactly the implementation's).
 pub fn tcp_listeners() -> Vec<SocketAddr> {
