@@ -182,7 +182,11 @@ impl Catalog {
                         path: format!("suites/{id}/program.toml"),
                         message: format!(
                             "unknown tolerance `{t}` (known: {})",
-                            Tolerance::ALL.map(Tolerance::id).join(", ")
+                            Tolerance::ALL
+                                .iter()
+                                .map(|t| t.id())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     })
                 })

@@ -161,7 +161,11 @@ fn parse_hint(step: usize, rest: &str) -> Result<DeclaredHint, String> {
     let hint = Hint::from_id(id).ok_or_else(|| {
         format!(
             "unknown hint `{id}` (known: {})",
-            Hint::ALL.map(Hint::id).join(", ")
+            Hint::ALL
+                .iter()
+                .map(|h| h.id())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })?;
     let when = SymptomKind::from_word(when).ok_or_else(usage)?;

@@ -473,7 +473,10 @@ pub fn excerpt_line(text: &str, full_len: usize) -> String {
     crate::payload::excerpt(text.as_bytes(), full_len.max(text.len()), EXCERPT)
 }
 
-/// Removes ANSI escape sequences (CSI `ESC [ ... final`, and lone `ESC x`).
+/// Removes ANSI escape sequences: CSI (`ESC [ params final`: colours, cursor moves), the
+/// string sequences OSC, DCS, SOS, PM and APC (`ESC ] 0;title BEL`: a terminal's title,
+/// a hyperlink; ended by BEL or `ESC \`), `ESC ( B` and the like, and any other `ESC x`. Tabs and carriage returns
+/// stay: they are the program's text.
 pub fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
@@ -482,13 +485,27 @@ pub fn strip_ansi(line: &str) -> String {
             out.push(c);
             continue;
         }
-        // `ESC [ params final`; any other escape is two characters long.
-        if chars.next() == Some('[') {
-            for c in chars.by_ref() {
-                if ('\x40'..='\x7e').contains(&c) {
-                    break;
+        match chars.next() {
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        break;
+                    }
                 }
             }
+            Some(']' | 'P' | 'X' | '^' | '_') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            // `ESC ( B` (a character set): intermediate bytes, then one final.
+            Some(c) if ('\x20'..='\x2f').contains(&c) => {
+                while chars.next_if(|c| ('\x20'..='\x2f').contains(c)).is_some() {}
+                chars.next();
+            }
+            _ => {}
         }
     }
     out
@@ -636,6 +653,13 @@ mod tests {
         assert_eq!(normalise(">>>>>>helloSB  \r", &prompts, &[]), "helloSB");
         assert_eq!(normalise("回复消息: hi", &prompts, &[]), "hi");
         assert_eq!(normalise("\x1b[1;44mhi\x1b[0m", &prompts, &[]), "hi");
+        // OSC: a window title (ended by BEL) and a hyperlink (ended by ESC \\).
+        assert_eq!(normalise("\x1b]0;chat\x07hi", &prompts, &[]), "hi");
+        assert_eq!(
+            normalise("\x1b]8;;http://x\x1b\\hi\x1b]8;;\x1b\\", &prompts, &[]),
+            "hi"
+        );
+        assert_eq!(normalise("a\tb\x1b(B", &prompts, &[]), "a\tb");
         assert_eq!(
             normalise(
                 "来自[127.0.0.1:40123]的一条消息:",

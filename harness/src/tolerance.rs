@@ -5,7 +5,12 @@
 use crate::hints::Hint;
 use crate::observation::ExitStatus;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Its id (`stdin-eof-traceback`, as `program.toml` names it) is the variant's name in
+/// kebab case, derived once (strum).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Tolerance {
     /// An interactive client that dies of `EOFError` when its input ends, its work done
     /// (SPEC.md: the tutorial's clients never end on their own).
@@ -22,16 +27,14 @@ pub struct ExitEvidence<'a> {
 }
 
 impl Tolerance {
-    pub const ALL: [Tolerance; 1] = [Tolerance::StdinEofTraceback];
+    pub const ALL: &'static [Tolerance] = <Tolerance as strum::VariantArray>::VARIANTS;
 
     pub fn id(self) -> &'static str {
-        match self {
-            Tolerance::StdinEofTraceback => "stdin-eof-traceback",
-        }
+        self.into()
     }
 
     pub fn from_id(id: &str) -> Option<Tolerance> {
-        Tolerance::ALL.into_iter().find(|t| t.id() == id)
+        id.parse().ok()
     }
 
     /// Why the exit is tolerated, and the hint that says how to do it right; `None` when
@@ -79,7 +82,7 @@ mod tests {
             ..evidence(Some("EOFError"))
         };
         assert!(t.excuse(&open_stdin).is_none());
-        for t in Tolerance::ALL {
+        for &t in Tolerance::ALL {
             assert_eq!(Tolerance::from_id(t.id()), Some(t));
         }
     }

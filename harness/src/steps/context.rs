@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use super::Step;
 
-/// The verdict of one case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// The verdict of one case, worst last (a batch's verdict is the greatest). Its word
+/// (`non-strict`) is the variant's name in kebab case, derived once (strum) for the
+/// report, the JSON and the corpus's expectations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Verdict {
     Pass,
     NonStrict,
@@ -29,13 +31,14 @@ pub enum Verdict {
 
 impl Verdict {
     pub fn word(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::NonStrict => "non-strict",
-            Verdict::Skipped => "skipped",
-            Verdict::Fail => "fail",
-            Verdict::Error => "error",
-        }
+        self.into()
+    }
+}
+
+/// A verdict is written as its word everywhere.
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.word())
     }
 }
 
