@@ -383,4 +383,21 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn an_unknown_tolerance_is_refused_naming_the_known_ones() {
+        let suites = files(&[
+            (
+                "a/program.toml",
+                "title = \"a\"\naddr = \"127.0.0.1:1\"\ntolerate = [\"sloppy\"]\n",
+            ),
+            ("a/server-x.case", CASE),
+        ]);
+        let e = Catalog::from_files(&suites, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("suites/a/program.toml") && e.contains("sloppy"),
+            "{e}"
+        );
+        assert!(e.contains("stdin-eof-traceback"), "{e}");
+    }
 }

@@ -13,6 +13,9 @@ pub mod quiet;
 pub mod tcp;
 pub mod udp;
 
+#[cfg(test)]
+mod tests;
+
 use crate::hints::Symptom;
 use crate::observation::Observation;
 use crate::sandbox::Transport;
