@@ -159,6 +159,7 @@ fn a_courses_words_reach_the_cases_and_the_reference() {
     // The reference left with the tutorial's words does not know `alice`: nothing is sent.
     // A run expected to fail waits out short deadlines, not the defaults.
     let short = Timing {
+        connect: std::time::Duration::from_secs(1),
         observe: std::time::Duration::from_secs(1),
         grace: std::time::Duration::from_millis(200),
         ..Timing::default()
