@@ -16,7 +16,7 @@ use crate::sandbox;
 use crate::script::Case;
 use crate::session::Session;
 use crate::steps;
-use crate::steps::context::{Ctx, StepEnd};
+use crate::steps::context::{Ctx, Failure, StepEnd};
 pub use crate::steps::context::{ProgramInfo, Timing, Verdict};
 use std::time::{Duration, Instant};
 
@@ -120,18 +120,11 @@ fn run_here(
     mode: &Mode,
     timing: &Timing,
 ) -> Outcome {
-    let mut outcome = Outcome::new(Verdict::Pass, None);
-    let expectations: Vec<Option<Observation>> = match mode {
-        Mode::Check(fixture) => match fixture.expectations(case) {
-            Ok(e) => e,
-            Err(stale) => {
-                return Outcome::error(format!(
-                    "the fixture does not belong to this case ({stale}): record it again"
-                ))
-            }
-        },
-        Mode::Record => vec![None; case.steps.len()],
+    let expectations = match expectations_of(case, mode) {
+        Ok(e) => e,
+        Err(stale) => return Outcome::error(stale),
     };
+    let mut outcome = Outcome::new(Verdict::Pass, None);
     let entering = Instant::now();
     let transport = steps::transport(&case.steps);
     let isolation = match sandbox::enter(program.addr, transport, spec.isolation) {
@@ -140,11 +133,9 @@ fn run_here(
     };
     outcome.waited = entering.elapsed();
     outcome.notes.extend(isolation.note());
-    let expected_lines = case
-        .steps
+    let expected_lines = expectations
         .iter()
-        .zip(&expectations)
-        .filter_map(|(_, e)| match e {
+        .filter_map(|e| match e {
             Some(Observation::Line(l)) => Some(l.clone()),
             _ => None,
         })
@@ -167,10 +158,57 @@ fn run_here(
         opened: Vec::new(),
         private_network: isolation.is_private(),
     };
-    let mut failed = None;
+    let failed = play(&mut ctx, &expectations, &mut outcome).or_else(|| {
+        // Every byte accounted for: what the program sent that no step read fails the case.
+        let failure = steps::unread(&mut ctx)?;
+        outcome.transcript.push(format!(
+            "(end of case){}{}",
+            fixture::ARROW,
+            failure.observed.clone().unwrap_or_default()
+        ));
+        Some((case.steps.len(), failure))
+    });
+    if let Some((index, failure)) = failed {
+        explain(&mut ctx, index, &failure, &mut outcome);
+    }
+    ctx.session.teardown();
+    outcome.stderr_tail = ctx.stderr_tail();
+    outcome.deadlines = ctx.session.deadlines;
+    outcome.wire_log = ctx.session.trace.last_lines(WIRE_LOG_LINES);
+    if let Some(iut) = &ctx.session.iut {
+        if iut.out.bytes > BIG_OUTPUT {
+            outcome.notes.push(format!(
+                "it printed {} lines ({} MiB) on stdout; the expected lines were looked for among all of them",
+                iut.out.lines,
+                iut.out.bytes >> 20
+            ));
+        }
+    }
+    drop(isolation);
+    outcome
+}
+
+/// What each step is expected to observe (the fixture's values when checking), or why a
+/// fixture does not belong to the case.
+fn expectations_of(case: &Case, mode: &Mode) -> Result<Vec<Option<Observation>>, String> {
+    match mode {
+        Mode::Check(fixture) => fixture.expectations(case).map_err(|stale| {
+            format!("the fixture does not belong to this case ({stale}): record it again")
+        }),
+        Mode::Record => Ok(vec![None; case.steps.len()]),
+    }
+}
+
+/// Plays the steps in order, writing the transcript and the timeline, until one fails:
+/// its index and how it failed.
+fn play(
+    ctx: &mut Ctx,
+    expectations: &[Option<Observation>],
+    outcome: &mut Outcome,
+) -> Option<(usize, Failure)> {
     let started = Instant::now();
-    for (index, step) in case.steps.iter().enumerate() {
-        let result = steps::run(step, &mut ctx, expectations[index].as_ref());
+    for (index, step) in ctx.case.steps.iter().enumerate() {
+        let result = steps::run(step, ctx, expectations[index].as_ref());
         let seen = match &result {
             StepEnd::Ok(observed) => Some(observed.as_ref()),
             StepEnd::NonStrict { observed, .. } => Some(Some(observed)),
@@ -209,71 +247,47 @@ fn run_here(
                     (None, _) => "failed".to_string(),
                 };
                 outcome.transcript.push(fixture::line(step, Some(&value)));
-                failed = Some((index, step, failure));
-                break;
+                return Some((index, failure));
             }
         }
     }
-    if failed.is_none() {
-        // Every byte accounted for: what the program sent that no step read fails the case.
-        if let Some(failure) = steps::unread(&mut ctx) {
-            outcome.transcript.push(format!(
-                "(end of case){}{}",
-                fixture::ARROW,
-                failure.observed.clone().unwrap_or_default()
-            ));
-            failed = Some((case.steps.len(), &case.steps[case.steps.len() - 1], failure));
-        }
-    }
-    if let Some((index, step, failure)) = failed {
-        // A hint the case declares for this step and this way of failing comes first: the
-        // case knows what it is about (a short reply to a command flooding stderr).
-        let died_of = ctx.last_exception();
-        let declared = case
-            .hints
-            .iter()
-            .find(|h| {
-                h.step == index
-                    && h.when.covers(&failure.symptom)
-                    && h.hint.fits(&failure.symptom)
-                    && h.of.as_ref().is_none_or(|of| died_of.as_ref() == Some(of))
-            })
-            .map(|h| h.hint);
-        outcome.hint = declared.or_else(|| ctx.diagnose(step, &failure.symptom));
-        outcome.verdict = failure.verdict;
+    None
+}
+
+/// The verdict, the hint and the message of a failure at step `index` (the number of
+/// steps: at the end of the case).
+fn explain(ctx: &mut Ctx, index: usize, failure: &Failure, outcome: &mut Outcome) {
+    let case = ctx.case;
+    let step = &case.steps[index.min(case.steps.len() - 1)];
+    // A hint the case declares for this step and this way of failing comes first: the
+    // case knows what it is about (a short reply to a command flooding stderr).
+    let died_of = ctx.last_exception();
+    let declared = case
+        .hints
+        .iter()
+        .find(|h| {
+            h.step == index
+                && h.when.covers(&failure.symptom)
+                && h.hint.fits(&failure.symptom)
+                && h.of.as_ref().is_none_or(|of| died_of.as_ref() == Some(of))
+        })
+        .map(|h| h.hint);
+    outcome.hint = declared.or_else(|| ctx.diagnose(step, &failure.symptom));
+    outcome.verdict = failure.verdict;
+    outcome.message = Some(if index < case.steps.len() {
         // Every byte accounted for, on the failing path too: what no step took is named
         // (a server that floods its client fails its `exit`, and should hear why).
-        let unexpected = match index < case.steps.len() {
-            true => steps::unexpected_meanwhile(&mut ctx)
-                .map(|what| format!("; meanwhile {what}"))
-                .unwrap_or_default(),
-            false => String::new(),
-        };
-        outcome.message = Some(if index < case.steps.len() {
-            format!(
-                "step {} `{step}`: {}{unexpected}",
-                index + 1,
-                failure.message
-            )
-        } else {
-            format!("at the end of the case: {}", failure.message)
-        });
-    }
-    ctx.session.teardown();
-    outcome.stderr_tail = ctx.stderr_tail();
-    outcome.deadlines = ctx.session.deadlines;
-    outcome.wire_log = ctx.session.trace.last_lines(WIRE_LOG_LINES);
-    if let Some(iut) = &ctx.session.iut {
-        if iut.out.bytes > BIG_OUTPUT {
-            outcome.notes.push(format!(
-                "it printed {} lines ({} MiB) on stdout; the expected lines were looked for among all of them",
-                iut.out.lines,
-                iut.out.bytes >> 20
-            ));
-        }
-    }
-    drop(isolation);
-    outcome
+        let unexpected = steps::unexpected_meanwhile(ctx)
+            .map(|what| format!("; meanwhile {what}"))
+            .unwrap_or_default();
+        format!(
+            "step {} `{step}`: {}{unexpected}",
+            index + 1,
+            failure.message
+        )
+    } else {
+        format!("at the end of the case: {}", failure.message)
+    });
 }
 
 /// A short view of an observation for a timeline: the bytes' first and last few.
