@@ -287,12 +287,33 @@ fn read_checked(
         }
         return StepEnd::Ok(Some(Observation::Bytes(Expected::Exact(got))));
     }
+    let (symptom, message) = why_the_read_differs(ctx, want, &got, limit, end, and_more);
+    let observed = if got.is_empty() {
+        end.map(|e| e.word().to_string())
+            .unwrap_or_else(|| "nothing".into())
+    } else {
+        payload::render(&got)
+    };
+    StepEnd::Fail(Failure::new(symptom, Some(observed), message))
+}
+
+/// How a checked read that did not get the expected bytes failed: other bytes (or more of
+/// them), the end of the connection (with the program's exit, when it exits at once), or
+/// too few within the deadline.
+fn why_the_read_differs(
+    ctx: &mut Ctx,
+    want: &Expected,
+    got: &[u8],
+    limit: usize,
+    end: Option<End>,
+    and_more: &str,
+) -> (Symptom, String) {
     let expected = Observation::Bytes(want.clone()).to_string();
-    let shown = payload::render(&got);
-    let (symptom, message) = if !want.admits_prefix(&got) || got.len() >= limit {
+    let shown = payload::render(got);
+    if !want.admits_prefix(got) || got.len() >= limit {
         (
             Symptom::UnexpectedBytes {
-                got: got.clone(),
+                got: got.to_vec(),
                 want: match want {
                     Expected::Exact(w) => Some(w.clone()),
                     Expected::Digest { .. } => None,
@@ -341,14 +362,7 @@ fn read_checked(
                 )
             },
         )
-    };
-    let observed = if got.is_empty() {
-        end.map(|e| e.word().to_string())
-            .unwrap_or_else(|| "nothing".into())
-    } else {
-        shown
-    };
-    StepEnd::Fail(Failure::new(symptom, Some(observed), message))
+    }
 }
 
 /// Recording: `read c1 N` waits for N bytes; `read c1` for bytes, then for them to settle.
