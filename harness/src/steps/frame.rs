@@ -46,26 +46,7 @@ impl Step {
                 }
             });
         if format == Format::Header && matches!(outcome, Some(Err(Some(_)))) {
-            // A big-endian header length reads as a huge or negative one, so the decoder
-            // gave up at the prefix: the header and body it announces get the grace period
-            // to come, as evidence for the hint (the frame has failed either way).
-            let until = Instant::now() + ctx.timing.grace;
-            ctx.session
-                .wait_until(until, &|_| vec![Interest::Readable(fd)], |s| {
-                    let have = s.conn(name)?.received.len();
-                    let c = s.fill(name, have + CHUNK)?;
-                    let Some(prefix) = c.received.get(..4) else {
-                        return Some(());
-                    };
-                    let announced =
-                        i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-                    if announced <= 0 || announced as usize > limits.max_header || c.end.is_some() {
-                        return Some(());
-                    }
-                    let mut swapped = c.received.clone();
-                    swapped[..4].reverse();
-                    (!matches!(decode(format, &swapped, &limits), Ok(None))).then_some(())
-                });
+            wait_for_big_endian_evidence(ctx, name, fd, &limits);
         }
         let conn = match ctx.session.conn(name) {
             Some(c) => c,
@@ -79,74 +60,16 @@ impl Step {
             }
             Some(Err(Some(error))) => {
                 let bytes = std::mem::take(&mut conn.received);
-                let big_endian = big_endian_prefix(format, &bytes, want);
-                let symptom = if big_endian {
-                    Symptom::Declared(Hint::BigEndianLength)
-                } else if counted_characters(&error, &bytes, want) {
-                    Symptom::Declared(Hint::LengthCountsCharacters)
-                } else if format == Format::Header && starts_with_brace {
-                    Symptom::Declared(Hint::HeaderWithoutPrefix)
-                } else {
-                    Symptom::Other
-                };
-                return StepEnd::Fail(Failure::new(
-                    symptom,
-                    Some(format!(
-                        "bad frame {}",
-                        payload::excerpt(&bytes, bytes.len(), 40)
-                    )),
-                    format!("a bad frame: {error}"),
-                ));
+                return bad_frame(format, &error, &bytes, starts_with_brace, want);
             }
             Some(Err(None)) => {
                 let end = conn.end.map(|e| e.word()).unwrap_or("eof");
                 let have = conn.received.len();
-                // A connection dropped unanswered as the program ends (a server that died
-                // of a reset on an earlier connection): the evidence a TCP read gives too.
-                if have == 0 && ctx.exits_soon() {
-                    return StepEnd::Fail(Failure::new(
-                        Symptom::ExitedBeforeConnection,
-                        Some(end.to_string()),
-                        format!(
-                            "the connection ended ({end}) unanswered and the program exited (status {})",
-                            ctx.status_word()
-                        ),
-                    ));
-                }
-                return StepEnd::Fail(Failure::new(
-                    Symptom::Other,
-                    Some(end.to_string()),
-                    format!(
-                        "the connection ended ({end}) {}",
-                        if have == 0 {
-                            "before any byte of a frame".to_string()
-                        } else {
-                            format!("inside a frame, after {have} bytes of it")
-                        }
-                    ),
-                ));
+                return ended(ctx, end, have);
             }
             None => {
-                let have = conn.received.len();
-                // A small body's big-endian length reads as a large little-endian one
-                // under the limit: the decoder waits for bytes that never come.
-                let big_endian = big_endian_prefix(format, &conn.received.clone(), want);
-                return StepEnd::Fail(Failure::new(
-                    if big_endian {
-                        Symptom::Declared(Hint::BigEndianLength)
-                    } else {
-                        Symptom::Short { got: have }
-                    },
-                    Some(if have == 0 {
-                        "nothing".into()
-                    } else {
-                        payload::excerpt(&conn.received.clone(), have, 40)
-                    }),
-                    format!(
-                        "expected a frame, got {have} bytes of one within {}s",
-                        ctx.timing.observe.as_secs()
-                    ),
-                ));
+                let bytes = conn.received.clone();
+                return incomplete(ctx, format, &bytes, want);
             }
         };
         let Some(want) = want else {
@@ -155,6 +78,107 @@ impl Step {
         let rest_follows = rest_follows(ctx, name, fd, want, &got);
         compare(want, got, rest_follows)
     }
+}
+
+/// A big-endian header length reads as a huge or negative one, so the decoder gave up at
+/// the prefix: the header and body it announces get the grace period to come, as evidence
+/// for the hint (the frame has failed either way).
+fn wait_for_big_endian_evidence(ctx: &mut Ctx, name: &str, fd: RawFd, limits: &Limits) {
+    let until = Instant::now() + ctx.timing.grace;
+    ctx.session
+        .wait_until(until, &|_| vec![Interest::Readable(fd)], |s| {
+            let have = s.conn(name)?.received.len();
+            let c = s.fill(name, have + CHUNK)?;
+            let Some(prefix) = c.received.get(..4) else {
+                return Some(());
+            };
+            let announced = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+            if announced <= 0 || announced as usize > limits.max_header || c.end.is_some() {
+                return Some(());
+            }
+            let mut swapped = c.received.clone();
+            swapped[..4].reverse();
+            (!matches!(decode(Format::Header, &swapped, limits), Ok(None))).then_some(())
+        });
+}
+
+/// A frame the decoder refused: its error, with the hint its bytes show.
+fn bad_frame(
+    format: Format,
+    error: &frame::FrameError,
+    bytes: &[u8],
+    starts_with_brace: bool,
+    want: Option<&FrameObs>,
+) -> StepEnd {
+    let symptom = if big_endian_prefix(format, bytes, want) {
+        Symptom::Declared(Hint::BigEndianLength)
+    } else if counted_characters(error, bytes, want) {
+        Symptom::Declared(Hint::LengthCountsCharacters)
+    } else if format == Format::Header && starts_with_brace {
+        Symptom::Declared(Hint::HeaderWithoutPrefix)
+    } else {
+        Symptom::Other
+    };
+    StepEnd::Fail(Failure::new(
+        symptom,
+        Some(format!(
+            "bad frame {}",
+            payload::excerpt(bytes, bytes.len(), 40)
+        )),
+        format!("a bad frame: {error}"),
+    ))
+}
+
+/// The connection ended before a whole frame: unanswered as the program exits, or cut.
+fn ended(ctx: &mut Ctx, end: &str, have: usize) -> StepEnd {
+    // A connection dropped unanswered as the program ends (a server that died of a reset
+    // on an earlier connection): the evidence a TCP read gives too.
+    if have == 0 && ctx.exits_soon() {
+        return StepEnd::Fail(Failure::new(
+            Symptom::ExitedBeforeConnection,
+            Some(end.to_string()),
+            format!(
+                "the connection ended ({end}) unanswered and the program exited (status {})",
+                ctx.status_word()
+            ),
+        ));
+    }
+    StepEnd::Fail(Failure::new(
+        Symptom::Other,
+        Some(end.to_string()),
+        format!(
+            "the connection ended ({end}) {}",
+            if have == 0 {
+                "before any byte of a frame".to_string()
+            } else {
+                format!("inside a frame, after {have} bytes of it")
+            }
+        ),
+    ))
+}
+
+/// Too few bytes of a frame within the deadline.
+fn incomplete(ctx: &Ctx, format: Format, bytes: &[u8], want: Option<&FrameObs>) -> StepEnd {
+    let have = bytes.len();
+    // A small body's big-endian length reads as a large little-endian one under the limit:
+    // the decoder waits for bytes that never come.
+    let big_endian = big_endian_prefix(format, bytes, want);
+    StepEnd::Fail(Failure::new(
+        if big_endian {
+            Symptom::Declared(Hint::BigEndianLength)
+        } else {
+            Symptom::Short { got: have }
+        },
+        Some(if have == 0 {
+            "nothing".into()
+        } else {
+            payload::excerpt(bytes, have, 40)
+        }),
+        format!(
+            "expected a frame, got {have} bytes of one within {}s",
+            ctx.timing.observe.as_secs()
+        ),
+    ))
 }
 
 /// Whether the first four bytes are the length written big-endian: for framed-low, read
