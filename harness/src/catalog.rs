@@ -125,107 +125,14 @@ impl Catalog {
         suite_files: &[(String, String)],
         fixture_files: &[(String, String)],
     ) -> Result<Catalog, CatalogError> {
-        let mut suites: BTreeMap<String, (Option<ProgramToml>, Vec<Case>)> = BTreeMap::new();
-        for (path, text) in suite_files {
-            let bad = |message: String| CatalogError::Bad {
-                path: format!("suites/{path}"),
-                message,
-            };
-            let Some((program, file)) = path.split_once('/') else {
-                continue;
-            };
-            let entry = suites.entry(program.to_string()).or_default();
-            if file == "program.toml" {
-                entry.0 = Some(toml::from_str(text).map_err(|e| bad(e.message().to_string()))?);
-            } else if let Some(name) = file.strip_suffix(".case") {
-                entry
-                    .1
-                    .push(script::parse(program, name, text).map_err(|e| bad(e.to_string()))?);
-            }
-        }
-        let mut fixtures: BTreeMap<(String, String), Fixture> = BTreeMap::new();
-        for (path, text) in fixture_files {
-            if let Some((program, file)) = path.split_once('/') {
-                if let Some(name) = file.strip_suffix(".snap") {
-                    fixtures.insert(
-                        (program.to_string(), name.to_string()),
-                        Fixture::from_snapshot(text),
-                    );
-                }
-            }
-        }
+        let fixtures = fixtures_by_case(fixture_files);
         let mut out = Vec::new();
-        for (id, (toml, mut cases)) in suites {
+        for (id, (toml, cases)) in parse_suite_files(suite_files)? {
             let toml = toml.ok_or_else(|| CatalogError::Bad {
                 path: format!("suites/{id}/program.toml"),
                 message: "missing: every suite says its title and address there".into(),
             })?;
-            let addr = toml.addr.parse().map_err(|_| CatalogError::Bad {
-                path: format!("suites/{id}/program.toml"),
-                message: format!("bad address `{}` (HOST:PORT)", toml.addr),
-            })?;
-            if let Some(demo) = &toml.demo {
-                for name in [&demo.server, &demo.client] {
-                    if !cases.iter().any(|c| &c.name == name) {
-                        return Err(CatalogError::Bad {
-                            path: format!("suites/{id}/program.toml"),
-                            message: format!("the demo names `{name}`, which is no case of it"),
-                        });
-                    }
-                }
-            }
-            let tolerances = toml
-                .tolerate
-                .iter()
-                .map(|t| {
-                    Tolerance::from_id(t).ok_or_else(|| CatalogError::Bad {
-                        path: format!("suites/{id}/program.toml"),
-                        message: format!(
-                            "unknown tolerance `{t}` (known: {})",
-                            Tolerance::ALL
-                                .iter()
-                                .map(|t| t.id())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            for case in &cases {
-                for step in &case.steps {
-                    step.check_words(&toml.words)
-                        .map_err(|message| CatalogError::Bad {
-                            path: format!("suites/{id}/{}.case", case.name),
-                            message,
-                        })?;
-                }
-            }
-            cases.sort_by(|a, b| (a.role.to_string(), &a.name).cmp(&(b.role.to_string(), &b.name)));
-            let fixtures = cases
-                .iter()
-                .filter_map(|c| {
-                    fixtures
-                        .get(&(id.clone(), c.name.clone()))
-                        .map(|f| (c.name.clone(), f.clone()))
-                })
-                .collect();
-            out.push(Suite {
-                includes: toml.include,
-                info: ProgramInfo {
-                    id: id.clone(),
-                    addr,
-                    prompts: toml.prompts,
-                    labels: toml.labels,
-                    tolerances,
-                    eof_reply: toml.eof_reply.map(String::into_bytes),
-                    eof_frames: toml.eof_frames,
-                    words: toml.words,
-                },
-                title: toml.title,
-                cases,
-                fixtures,
-                demo: toml.demo,
-            });
+            out.push(suite_of(&id, toml, cases, &fixtures)?);
         }
         include_suites(&mut out)?;
         Ok(Catalog { suites: out })
@@ -238,6 +145,124 @@ impl Catalog {
     pub fn ids(&self) -> Vec<&str> {
         self.suites.iter().map(|s| s.info.id.as_str()).collect()
     }
+}
+
+/// Each suite's `program.toml` (if it has one) and parsed cases, by program id.
+type SuiteFiles = BTreeMap<String, (Option<ProgramToml>, Vec<Case>)>;
+
+/// Parses the suite files (`<program>/program.toml`, `<program>/<case>.case`).
+fn parse_suite_files(suite_files: &[(String, String)]) -> Result<SuiteFiles, CatalogError> {
+    let mut suites = SuiteFiles::new();
+    for (path, text) in suite_files {
+        let bad = |message: String| CatalogError::Bad {
+            path: format!("suites/{path}"),
+            message,
+        };
+        let Some((program, file)) = path.split_once('/') else {
+            continue;
+        };
+        let entry = suites.entry(program.to_string()).or_default();
+        if file == "program.toml" {
+            entry.0 = Some(toml::from_str(text).map_err(|e| bad(e.message().to_string()))?);
+        } else if let Some(name) = file.strip_suffix(".case") {
+            entry
+                .1
+                .push(script::parse(program, name, text).map_err(|e| bad(e.to_string()))?);
+        }
+    }
+    Ok(suites)
+}
+
+/// The fixtures (`<program>/<case>.snap`), by program and case.
+fn fixtures_by_case(fixture_files: &[(String, String)]) -> BTreeMap<(String, String), Fixture> {
+    let mut fixtures = BTreeMap::new();
+    for (path, text) in fixture_files {
+        if let Some((program, file)) = path.split_once('/') {
+            if let Some(name) = file.strip_suffix(".snap") {
+                fixtures.insert(
+                    (program.to_string(), name.to_string()),
+                    Fixture::from_snapshot(text),
+                );
+            }
+        }
+    }
+    fixtures
+}
+
+/// One suite from its `program.toml`, its cases and the fixtures: the address, the demo's
+/// cases, the tolerances and the words its cases use are checked here.
+fn suite_of(
+    id: &str,
+    toml: ProgramToml,
+    mut cases: Vec<Case>,
+    fixtures: &BTreeMap<(String, String), Fixture>,
+) -> Result<Suite, CatalogError> {
+    let addr = toml.addr.parse().map_err(|_| CatalogError::Bad {
+        path: format!("suites/{id}/program.toml"),
+        message: format!("bad address `{}` (HOST:PORT)", toml.addr),
+    })?;
+    if let Some(demo) = &toml.demo {
+        for name in [&demo.server, &demo.client] {
+            if !cases.iter().any(|c| &c.name == name) {
+                return Err(CatalogError::Bad {
+                    path: format!("suites/{id}/program.toml"),
+                    message: format!("the demo names `{name}`, which is no case of it"),
+                });
+            }
+        }
+    }
+    let tolerances = toml
+        .tolerate
+        .iter()
+        .map(|t| {
+            Tolerance::from_id(t).ok_or_else(|| CatalogError::Bad {
+                path: format!("suites/{id}/program.toml"),
+                message: format!(
+                    "unknown tolerance `{t}` (known: {})",
+                    Tolerance::ALL
+                        .iter()
+                        .map(|t| t.id())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for case in &cases {
+        for step in &case.steps {
+            step.check_words(&toml.words)
+                .map_err(|message| CatalogError::Bad {
+                    path: format!("suites/{id}/{}.case", case.name),
+                    message,
+                })?;
+        }
+    }
+    cases.sort_by(|a, b| (a.role.to_string(), &a.name).cmp(&(b.role.to_string(), &b.name)));
+    let fixtures = cases
+        .iter()
+        .filter_map(|c| {
+            fixtures
+                .get(&(id.to_string(), c.name.clone()))
+                .map(|f| (c.name.clone(), f.clone()))
+        })
+        .collect();
+    Ok(Suite {
+        includes: toml.include,
+        info: ProgramInfo {
+            id: id.to_string(),
+            addr,
+            prompts: toml.prompts,
+            labels: toml.labels,
+            tolerances,
+            eof_reply: toml.eof_reply.map(String::into_bytes),
+            eof_frames: toml.eof_frames,
+            words: toml.words,
+        },
+        title: toml.title,
+        cases,
+        fixtures,
+        demo: toml.demo,
+    })
 }
 
 /// Adds to each suite that includes another the other's cases and fixtures. A case of its
