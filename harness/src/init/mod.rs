@@ -27,7 +27,7 @@ mod reaper;
 pub use options::{Limits, Options, SUBCOMMAND};
 
 use mounts::{cstring, isolate_files};
-use privileges::{drop_privileges, shared_nproc_limit};
+use privileges::{drop_privileges, set_limits, shared_nproc_limit};
 use reaper::{kill_all, supervise, SignalFd};
 use std::ffi::{CString, OsString};
 use std::io::{self, Write};
@@ -192,13 +192,7 @@ fn prepare(options: &Options) -> Result<(), String> {
 
 /// Forks and execs the program.
 fn start(options: &Options) -> io::Result<libc::pid_t> {
-    let argv: Vec<CString> = options
-        .command
-        .iter()
-        .map(|a| CString::new(a.as_bytes()).map_err(io::Error::other))
-        .collect::<io::Result<_>>()?;
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
+    let argv = Argv::new(&options.command)?;
     let nproc = (!options.pid_namespace).then(|| shared_nproc_limit(options.limits.processes));
     // SAFETY: this process is single-threaded, so the child may do anything before exec;
     // it only makes syscalls and then execs or exits.
@@ -208,7 +202,7 @@ fn start(options: &Options) -> io::Result<libc::pid_t> {
     }
     if pid == 0 {
         // SAFETY: in the child, see above.
-        unsafe { program_child(options.limits, nproc, &argv_ptrs) }
+        unsafe { program_child(options.limits, nproc, &argv.pointers) }
     }
     if !options.pid_namespace {
         // Orphans of the program come back to us, to be killed with the case.
@@ -218,34 +212,36 @@ fn start(options: &Options) -> io::Result<libc::pid_t> {
     Ok(pid)
 }
 
-/// The program's side of the fork: limits, no privileges, exec.
+/// The program's command line as `execvp` takes it, made before the fork: NUL-terminated
+/// strings and a null-terminated array of pointers into them.
+struct Argv {
+    /// Owns what `pointers` points to (moving the vector does not move the strings).
+    _strings: Vec<CString>,
+    pointers: Vec<*const libc::c_char>,
+}
+
+impl Argv {
+    fn new(command: &[OsString]) -> io::Result<Argv> {
+        let strings: Vec<CString> = command
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).map_err(io::Error::other))
+            .collect::<io::Result<_>>()?;
+        let mut pointers: Vec<*const libc::c_char> = strings.iter().map(|a| a.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        Ok(Argv {
+            _strings: strings,
+            pointers,
+        })
+    }
+}
+
+/// The program's side of the fork: default signals, death with the init, limits, no
+/// privileges, exec.
 unsafe fn program_child(limits: Limits, nproc: Option<u64>, argv: &[*const libc::c_char]) -> ! {
     let parent = libc::getppid();
-    let mut empty: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut empty);
-    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    // Rust's runtime ignores SIGPIPE; an ignored signal stays ignored across exec.
-    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    // Dies with the init, even when the init is killed.
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-    if libc::getppid() != parent {
-        libc::_exit(126);
-    }
-    let limit = |resource, value: u64| {
-        let lim = libc::rlimit {
-            rlim_cur: value as libc::rlim_t,
-            rlim_max: value as libc::rlim_t,
-        };
-        libc::setrlimit(resource, &lim);
-    };
-    limit(libc::RLIMIT_CORE, 0);
-    limit(libc::RLIMIT_CPU, limits.cpu_secs);
-    limit(libc::RLIMIT_AS, limits.memory_mib << 20);
-    limit(libc::RLIMIT_FSIZE, limits.file_mib << 20);
-    limit(libc::RLIMIT_NOFILE, limits.open_files);
-    if let Some(n) = nproc {
-        limit(libc::RLIMIT_NPROC, n);
-    }
+    default_signals();
+    die_with(parent);
+    set_limits(limits, nproc);
     drop_privileges();
     libc::execvp(argv[0], argv.as_ptr());
     let e = io::Error::last_os_error();
@@ -255,6 +251,26 @@ unsafe fn program_child(limits: Limits, nproc: Option<u64>, argv: &[*const libc:
         std::ffi::CStr::from_ptr(argv[0])
     );
     libc::_exit(127);
+}
+
+/// Undoes what the init did to signals, which exec would keep: the blocked mask (the
+/// signalfd's signals) and Rust's runtime ignoring SIGPIPE.
+unsafe fn default_signals() {
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    // Rust's runtime ignores SIGPIPE; an ignored signal stays ignored across exec.
+    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+}
+
+/// Dies with the init, even when the init is killed. `parent` is the init's pid as read
+/// first thing after the fork: if the init died before the death signal was set, this
+/// child has another parent by now, and exits at once.
+unsafe fn die_with(parent: libc::pid_t) {
+    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    if libc::getppid() != parent {
+        libc::_exit(126);
+    }
 }
 
 /// Points stdin, stdout and stderr at /dev/null.

@@ -17,7 +17,34 @@ const PRIVATE_TMP: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
 /// reference runs from it.
 pub(super) fn isolate_files(dir: &Path, pid_namespace: bool) -> io::Result<()> {
     let exe = std::env::current_exe()?;
-    // SAFETY: plain syscalls on NUL-terminated paths; every fd is owned and closed.
+    own_mount_namespace()?;
+    // Detached copies, still writable, of what must stay visible once /tmp is
+    // replaced: the folder (which usually lies in /tmp) and the binary.
+    let folder = detach(dir)?;
+    let binary = if PRIVATE_TMP.iter().any(|t| exe.starts_with(t)) {
+        Some(detach(&exe)?)
+    } else {
+        None
+    };
+    set_read_only(Path::new("/"), true, "read-only /")?;
+    mount_private_tmp()?;
+    attach(&folder, dir, true)?;
+    if let Some(binary) = binary {
+        attach(&binary, &exe, false)?;
+        // Read-only, as it was everywhere else.
+        set_read_only(&exe, false, "read-only binary")?;
+    }
+    if pid_namespace {
+        mount_own_proc();
+    }
+    // The working directory still points into the old, now read-only, folder.
+    std::env::set_current_dir(dir)
+}
+
+/// A mount namespace of this process's own, whose mounts no longer propagate to the
+/// host's (or the changes below would show there).
+fn own_mount_namespace() -> io::Result<()> {
+    // SAFETY: unshare with a flag; mount of a NUL-terminated path with no source or data.
     unsafe {
         check(
             libc::unshare(libc::CLONE_NEWNS) as _,
@@ -33,76 +60,73 @@ pub(super) fn isolate_files(dir: &Path, pid_namespace: bool) -> io::Result<()> {
             ) as _,
             "private /",
         )?;
-        // Detached copies, still writable, of what must stay visible once /tmp is
-        // replaced: the folder (which usually lies in /tmp) and the binary.
-        let folder = detach(dir)?;
-        let binary = if PRIVATE_TMP.iter().any(|t| exe.starts_with(t)) {
-            Some(detach(&exe)?)
-        } else {
-            None
-        };
+    }
+    Ok(())
+}
+
+/// Makes the mount at `path` read-only (with every mount below it if `recursive`).
+fn set_read_only(path: &Path, recursive: bool, what: &str) -> io::Result<()> {
+    let path = cstring(path)?;
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: a zeroed mount_attr is valid (nothing set, nothing cleared); mount_setattr
+    // reads it and a NUL-terminated path.
+    unsafe {
         let mut attr: libc::mount_attr = std::mem::zeroed();
         attr.attr_set = libc::MOUNT_ATTR_RDONLY;
         check(
             libc::syscall(
                 libc::SYS_mount_setattr,
                 libc::AT_FDCWD,
-                c"/".as_ptr(),
-                libc::AT_RECURSIVE,
+                path.as_ptr(),
+                flags,
                 &attr as *const libc::mount_attr,
                 std::mem::size_of::<libc::mount_attr>(),
             ),
-            "read-only /",
+            what,
         )?;
-        for tmp in PRIVATE_TMP {
-            let is_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
-            if !is_dir {
-                continue;
-            }
-            let target = cstring(Path::new(tmp))?;
-            check(
+    }
+    Ok(())
+}
+
+/// A fresh tmpfs on each of [`PRIVATE_TMP`] that is a folder here: what the program
+/// writes there is its own, and goes with the case.
+fn mount_private_tmp() -> io::Result<()> {
+    for tmp in PRIVATE_TMP {
+        let is_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            continue;
+        }
+        let target = cstring(Path::new(tmp))?;
+        // SAFETY: mount of NUL-terminated strings.
+        check(
+            unsafe {
                 libc::mount(
                     c"tmpfs".as_ptr(),
                     target.as_ptr(),
                     c"tmpfs".as_ptr(),
                     libc::MS_NOSUID | libc::MS_NODEV,
                     c"mode=1777,size=256m".as_ptr().cast(),
-                ) as _,
-                &format!("tmpfs on {tmp}"),
-            )?;
-        }
-        attach(&folder, dir, true)?;
-        if let Some(binary) = binary {
-            attach(&binary, &exe, false)?;
-            // Read-only, as it was everywhere else.
-            let mut attr: libc::mount_attr = std::mem::zeroed();
-            attr.attr_set = libc::MOUNT_ATTR_RDONLY;
-            let path = cstring(&exe)?;
-            check(
-                libc::syscall(
-                    libc::SYS_mount_setattr,
-                    libc::AT_FDCWD,
-                    path.as_ptr(),
-                    0,
-                    &attr as *const libc::mount_attr,
-                    std::mem::size_of::<libc::mount_attr>(),
-                ),
-                "read-only binary",
-            )?;
-        }
-        if pid_namespace {
-            // Best effort: a container may refuse a new proc; the host's then stays, read-only.
-            libc::mount(
-                c"proc".as_ptr(),
-                c"/proc".as_ptr(),
-                c"proc".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                std::ptr::null(),
-            );
-        }
+                )
+            } as _,
+            &format!("tmpfs on {tmp}"),
+        )?;
     }
-    // The working directory still points into the old, now read-only, folder.
-    std::env::set_current_dir(dir)
+    Ok(())
+}
+
+/// A /proc of the case's pid namespace, so the program sees only the case's processes.
+fn mount_own_proc() {
+    // Best effort: a container may refuse a new proc; the host's then stays, read-only.
+    // SAFETY: mount of NUL-terminated strings with no data.
+    unsafe {
+        libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        );
+    }
 }
 
 pub(super) fn cstring(p: &Path) -> io::Result<CString> {

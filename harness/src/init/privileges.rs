@@ -1,6 +1,31 @@
 //! What the program may do beyond its folder: its resource limits, and no capabilities nor
 //! any way to gain one.
 
+use super::Limits;
+
+/// Sets the program's resource limits (soft and hard alike, so it cannot raise them), and
+/// no core dumps; `nproc`, the cap on processes, on the shared network only.
+///
+/// # Safety
+/// Only syscalls: callable between fork and exec.
+pub(super) unsafe fn set_limits(limits: Limits, nproc: Option<u64>) {
+    let limit = |resource, value: u64| {
+        let lim = libc::rlimit {
+            rlim_cur: value as libc::rlim_t,
+            rlim_max: value as libc::rlim_t,
+        };
+        libc::setrlimit(resource, &lim);
+    };
+    limit(libc::RLIMIT_CORE, 0);
+    limit(libc::RLIMIT_CPU, limits.cpu_secs);
+    limit(libc::RLIMIT_AS, limits.memory_mib << 20);
+    limit(libc::RLIMIT_FSIZE, limits.file_mib << 20);
+    limit(libc::RLIMIT_NOFILE, limits.open_files);
+    if let Some(n) = nproc {
+        limit(libc::RLIMIT_NPROC, n);
+    }
+}
+
 /// On the shared network, the rlimit on processes counts every process of the user, so
 /// the cap is what the user runs now plus the case's share. Root is exempt from it (the
 /// kernel does not count processes of uid 0), so it bounds only ordinary users.
