@@ -1,10 +1,19 @@
-//! The implementation under test as a process: `sh -c` under the case's init (`init.rs`,
+//! The implementation under test as a process: `sh -c` under the case's init (`init/`,
 //! the harness's own binary re-executed), in a fresh temp dir, in its own process group,
 //! with `PYTHONUNBUFFERED=1`, its stdio on non-blocking pipes that the engine drains
 //! whenever it waits (stdout streams into a [`Printed`] matcher, stderr keeps a tail), and
 //! ended (with everything it started) when dropped.
+//!
+//! This file is the process and its life; `pipes.rs` the pipes to its init, `stderr.rs`
+//! what the program wrote to stderr.
+
+mod pipes;
+mod stderr;
+
+pub use stderr::{last_exception, Tail, STDERR_TAIL};
 
 use crate::stdout::Printed;
+use pipes::{pipe, read_status, set_nonblocking, PIPE_SIZE};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -46,84 +55,6 @@ fn init_program() -> io::Result<PathBuf> {
 const INIT_READY: Duration = Duration::from_secs(10);
 /// How long an init on the shared network may take to kill its descendants once asked.
 const INIT_END: Duration = Duration::from_secs(5);
-
-/// How much of the end of stderr is kept for the report.
-pub const STDERR_TAIL: usize = 16 << 10;
-/// Longest stderr line shown in a report.
-const STDERR_LINE: usize = 300;
-/// Pipe capacity asked for stdout and stderr: fewer wake-ups for a program that prints a lot.
-const PIPE_SIZE: libc::c_int = 1 << 20;
-
-/// The last bytes a program wrote to stderr.
-#[derive(Debug, Default)]
-pub struct Tail {
-    data: Vec<u8>,
-    pub eof: bool,
-}
-
-impl Tail {
-    fn push(&mut self, chunk: &[u8]) {
-        self.data.extend_from_slice(chunk);
-        if self.data.len() > 2 * STDERR_TAIL {
-            let cut = self.data.len() - STDERR_TAIL;
-            self.data.drain(..cut);
-        }
-    }
-
-    fn text(&self) -> std::borrow::Cow<'_, str> {
-        let start = self.data.len().saturating_sub(STDERR_TAIL);
-        String::from_utf8_lossy(&self.data[start..])
-    }
-
-    /// The last `max_lines` lines, lossily decoded, each cut to an excerpt.
-    pub fn last_lines(&self, max_lines: usize) -> String {
-        let text = self.text();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(max_lines)..]
-            .iter()
-            .map(|l| {
-                if l.len() <= STDERR_LINE {
-                    l.to_string()
-                } else {
-                    let mut cut = STDERR_LINE;
-                    while !l.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    format!("{}… ({} bytes)", &l[..cut], l.len())
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// The exception that ended the last Python traceback on stderr (`EOFError`,
-    /// `ConnectionResetError`), if there is one: the one the program died of. An exception
-    /// raised while handling another comes after it, so it is the one named.
-    pub fn last_exception(&self) -> Option<String> {
-        last_exception(&self.text())
-    }
-}
-
-/// The exception named by the last line of the last traceback in `text`.
-pub fn last_exception(text: &str) -> Option<String> {
-    let start = text.rfind("Traceback (most recent call last):")?;
-    let after = &text[start..];
-    // The traceback's frames are indented; its last unindented line names the exception.
-    let line = after
-        .lines()
-        .skip(1)
-        .take_while(|l| !l.is_empty())
-        .filter(|l| !l.starts_with(' ') && !l.starts_with('\t'))
-        .last()?;
-    // The full dotted name (`struct.error`, `json.decoder.JSONDecodeError`): a bare
-    // `error` would say nothing.
-    let name = line.split(':').next()?.trim();
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
-    valid.then(|| name.to_string())
-}
 
 /// A running (or finished) implementation.
 pub struct Iut {
@@ -574,52 +505,6 @@ impl Drop for Iut {
     }
 }
 
-/// A pipe, both ends close-on-exec.
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds, which we then own.
-    unsafe {
-        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
-    }
-}
-
-/// Reads one line from the init's status pipe, waiting until `deadline` for it.
-fn read_status(pipe: &mut std::fs::File, deadline: Instant) -> Option<String> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        match pipe.read(&mut byte) {
-            Ok(0) => return None,
-            Ok(_) if byte[0] == b'\n' => return Some(String::from_utf8_lossy(&line).into_owned()),
-            Ok(_) => line.push(byte[0]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return None;
-                }
-                let mut p = libc::pollfd {
-                    fd: pipe.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe {
-                    libc::poll(
-                        &mut p,
-                        1,
-                        left.as_millis().min(i32::MAX as u128) as libc::c_int,
-                    )
-                };
-            }
-            Err(_) => return None,
-        }
-    }
-}
-
 /// In the harness's user namespace (an ordinary user), a child loses its capabilities at
 /// `execve`; the init needs `CAP_SYS_ADMIN` there to mount and cap its processes, and
 /// `CAP_SETPCAP` to empty the program's bounding set, so they are passed on as ambient
@@ -681,17 +566,6 @@ pub fn describe_status(status: ExitStatus) -> String {
         (None, Some(sig)) => format!("signal {sig}"),
         _ => "unknown".into(),
     }
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
