@@ -13,11 +13,11 @@ mod stderr;
 pub use stderr::{last_exception, Tail, STDERR_TAIL};
 
 use crate::stdout::Printed;
-use pipes::{pipe, read_status, set_nonblocking, PIPE_SIZE};
-use std::io::{self, Read, Write};
+use pipes::{pipe, read_available, read_status, set_nonblocking, set_up_stdio_pipe, PIPE_SIZE};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -142,98 +142,16 @@ impl Iut {
         if let Some(src) = &spec.workdir {
             crate::workdir::copy_tree(src, workdir.path())?;
         }
-        let options = crate::init::Options {
-            pid_namespace,
-            files: pid_namespace.then(|| workdir.path().to_path_buf()),
-            folder: Some(workdir.path().to_path_buf()),
-            limits: spec.limits,
-            command: vec![
-                "sh".into(),
-                "-c".into(),
-                exec_if_simple(&expand(&spec.command, addr)).into(),
-            ],
-        };
+        let options = init_options(spec, addr, pid_namespace, workdir.path());
         let (status_read, status_write) = pipe()?;
-        let mut command = Command::new(init_program()?);
-        command
-            .args(options.to_args())
-            .current_dir(workdir.path())
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("SOCKCHECK_HOST", addr.ip().to_string())
-            .env("SOCKCHECK_PORT", addr.port().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let status_fd = status_write.as_raw_fd();
-        let harness = std::process::id() as libc::pid_t;
-        let user_namespace = crate::sandbox::in_user_namespace();
-        // SIGTERM, which the init takes as the end of the case: it kills everything (on the
-        // shared network its descendants, one by one) and removes the case's folder.
-        let death_signal = libc::SIGTERM;
-        // SAFETY: only async-signal-safe calls (fcntl, dup2, prctl, getppid, capget,
-        // capset) between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                // The status pipe becomes fd 3 (dup2 also drops its close-on-exec).
-                let high = libc::fcntl(status_fd, libc::F_DUPFD, 10);
-                if high < 0 || libc::dup2(high, crate::init::STATUS_FD) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                libc::close(high);
-                // The init ends with the thread that ran the case, even if the harness is
-                // killed (and if the harness died already, it does not start).
-                libc::prctl(libc::PR_SET_PDEATHSIG, death_signal);
-                // (In a pid namespace the parent is outside it: getppid says 0.)
-                let parent = libc::getppid();
-                if parent != harness && parent != 0 {
-                    libc::_exit(126);
-                }
-                if user_namespace {
-                    keep_sys_admin();
-                }
-                Ok(())
-            });
-        }
+        let mut command = init_command(&options, workdir.path(), addr)?;
+        before_exec(&mut command, status_write.as_raw_fd());
         let mut child = crate::interrupt::spawn_init(ticket, pid_namespace, || command.spawn())?;
         drop(status_write);
         let mut status_pipe = std::fs::File::from(status_read);
         set_nonblocking(status_pipe.as_raw_fd())?;
-        match read_status(&mut status_pipe, Instant::now() + INIT_READY) {
-            Some(line) if line.starts_with('R') => {}
-            other => {
-                // SAFETY: our own child, not yet reaped.
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
-                let _ = child.wait();
-                let why = match other {
-                    Some(line) => line.trim_start_matches('E').to_string(),
-                    None => "it did not start".to_string(),
-                };
-                return Err(io::Error::other(format!("the case's init: {why}")));
-            }
-        }
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        for fd in [
-            stdin.as_ref().map(|s| s.as_raw_fd()),
-            stdout.as_ref().map(|s| s.as_raw_fd()),
-            stderr.as_ref().map(|s| s.as_raw_fd()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if let Err(e) = set_nonblocking(fd) {
-                // No Iut will end it: end it here (SIGTERM: it also kills its descendants).
-                // SAFETY: our own child, not yet reaped.
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-                let _ = child.wait();
-                return Err(e);
-            }
-            // SAFETY: fcntl on a pipe we own; a refusal only leaves the default size.
-            unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
-        }
+        await_ready(&mut child, &mut status_pipe)?;
+        let (stdin, stdout, stderr) = nonblocking_stdio(&mut child)?;
         let pidfd = pidfd_open(child.id());
         Ok(Iut {
             child,
@@ -282,36 +200,21 @@ impl Iut {
     pub fn drain(&mut self) -> (u64, u64) {
         let (mut lines, mut bytes) = (0, 0);
         if let Some(s) = &mut self.stdout {
-            // One pipe's worth at a time, so the other pipes and the peer's sockets get
-            // their turn however much the program prints.
-            for _ in 0..4 {
-                match s.read(&mut self.buf) {
-                    Ok(0) => {
-                        self.out.finish();
-                        self.stdout = None;
-                        break;
-                    }
-                    Ok(n) => {
-                        lines += self.out.push(&self.buf[..n]);
-                        bytes += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
+            let out = &mut self.out;
+            let at_end = read_available(s, &mut self.buf, |chunk| {
+                lines += out.push(chunk);
+                bytes += chunk.len() as u64;
+            });
+            if at_end {
+                self.out.finish();
+                self.stdout = None;
             }
         }
         if let Some(s) = &mut self.stderr {
-            for _ in 0..4 {
-                match s.read(&mut self.buf) {
-                    Ok(0) => {
-                        self.err.eof = true;
-                        self.stderr = None;
-                        break;
-                    }
-                    Ok(n) => self.err.push(&self.buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
+            let err = &mut self.err;
+            if read_available(s, &mut self.buf, |chunk| err.push(chunk)) {
+                self.err.eof = true;
+                self.stderr = None;
             }
         }
         if self.status.is_none() {
@@ -503,6 +406,127 @@ impl Drop for Iut {
             crate::interrupt::release(&ticket, dir);
         }
     }
+}
+
+/// What the case's init is asked: the program (through `sh -c`), its folder, its limits.
+fn init_options(
+    spec: &IutSpec,
+    addr: std::net::SocketAddr,
+    pid_namespace: bool,
+    workdir: &Path,
+) -> crate::init::Options {
+    crate::init::Options {
+        pid_namespace,
+        files: pid_namespace.then(|| workdir.to_path_buf()),
+        folder: Some(workdir.to_path_buf()),
+        limits: spec.limits,
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            exec_if_simple(&expand(&spec.command, addr)).into(),
+        ],
+    }
+}
+
+/// The init's command: the `sockcheck` binary with `options`, in the case's folder, with
+/// the environment the program gets, its stdio on pipes, in a process group of its own.
+fn init_command(
+    options: &crate::init::Options,
+    workdir: &Path,
+    addr: std::net::SocketAddr,
+) -> io::Result<Command> {
+    let mut command = Command::new(init_program()?);
+    command
+        .args(options.to_args())
+        .current_dir(workdir)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("SOCKCHECK_HOST", addr.ip().to_string())
+        .env("SOCKCHECK_PORT", addr.port().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    Ok(command)
+}
+
+/// What the init's side of the fork does before it execs: the status pipe as fd 3, death
+/// with the case's thread, and (in a user namespace) the capabilities the init needs.
+fn before_exec(command: &mut Command, status_fd: RawFd) {
+    let harness = std::process::id() as libc::pid_t;
+    let user_namespace = crate::sandbox::in_user_namespace();
+    // SIGTERM, which the init takes as the end of the case: it kills everything (on the
+    // shared network its descendants, one by one) and removes the case's folder.
+    let death_signal = libc::SIGTERM;
+    // SAFETY: only async-signal-safe calls (fcntl, dup2, prctl, getppid, capget,
+    // capset) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // The status pipe becomes fd 3 (dup2 also drops its close-on-exec).
+            let high = libc::fcntl(status_fd, libc::F_DUPFD, 10);
+            if high < 0 || libc::dup2(high, crate::init::STATUS_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::close(high);
+            // The init ends with the thread that ran the case, even if the harness is
+            // killed (and if the harness died already, it does not start).
+            libc::prctl(libc::PR_SET_PDEATHSIG, death_signal);
+            // (In a pid namespace the parent is outside it: getppid says 0.)
+            let parent = libc::getppid();
+            if parent != harness && parent != 0 {
+                libc::_exit(126);
+            }
+            if user_namespace {
+                keep_sys_admin();
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Waits for the init to say it started the program; kills it if it says it could not,
+/// or says nothing in time.
+fn await_ready(child: &mut Child, status_pipe: &mut std::fs::File) -> io::Result<()> {
+    match read_status(status_pipe, Instant::now() + INIT_READY) {
+        Some(line) if line.starts_with('R') => Ok(()),
+        other => {
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+            let _ = child.wait();
+            let why = match other {
+                Some(line) => line.trim_start_matches('E').to_string(),
+                None => "it did not start".to_string(),
+            };
+            Err(io::Error::other(format!("the case's init: {why}")))
+        }
+    }
+}
+
+/// The program's stdio, taken from the init's `Child`, each pipe non-blocking (the engine
+/// drains them whenever it waits) and large; ends the init if one cannot be made so.
+fn nonblocking_stdio(
+    child: &mut Child,
+) -> io::Result<(Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>)> {
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    for fd in [
+        stdin.as_ref().map(|s| s.as_raw_fd()),
+        stdout.as_ref().map(|s| s.as_raw_fd()),
+        stderr.as_ref().map(|s| s.as_raw_fd()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Err(e) = set_up_stdio_pipe(fd) {
+            // No Iut will end it: end it here (SIGTERM: it also kills its descendants).
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let _ = child.wait();
+            return Err(e);
+        }
+    }
+    Ok((stdin, stdout, stderr))
 }
 
 /// In the harness's user namespace (an ordinary user), a child loses its capabilities at

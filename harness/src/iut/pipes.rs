@@ -64,3 +64,30 @@ pub(super) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Makes one of the program's stdio pipes non-blocking, and asks for [`PIPE_SIZE`].
+pub(super) fn set_up_stdio_pipe(fd: RawFd) -> io::Result<()> {
+    set_nonblocking(fd)?;
+    // SAFETY: fcntl on a pipe we own; a refusal only leaves the default size.
+    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
+    Ok(())
+}
+
+/// Reads what `pipe` holds now into `buf`, handing each chunk to `take`: one pipe's worth
+/// at a time and at most four, so the other pipes and the peer's sockets get their turn
+/// however much the program prints. Returns whether it read to the end of the pipe.
+pub(super) fn read_available(
+    pipe: &mut impl Read,
+    buf: &mut [u8],
+    mut take: impl FnMut(&[u8]),
+) -> bool {
+    for _ in 0..4 {
+        match pipe.read(buf) {
+            Ok(0) => return true,
+            Ok(n) => take(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    false
+}
