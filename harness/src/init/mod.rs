@@ -25,6 +25,8 @@ mod privileges;
 mod reaper;
 
 pub use options::{Limits, Options, SUBCOMMAND};
+// The harness's side of the fork that starts the init passes on what it needs.
+pub(crate) use privileges::keep_sys_admin;
 
 use mounts::{cstring, isolate_files};
 use privileges::{drop_privileges, set_limits, shared_nproc_limit};

@@ -1,5 +1,6 @@
-//! What the program may do beyond its folder: its resource limits, and no capabilities nor
-//! any way to gain one.
+//! Privileges on both sides of the init: the capabilities the harness passes on to it, and
+//! what the program may do beyond its folder (its resource limits, no capabilities nor any
+//! way to gain one).
 
 use super::Limits;
 
@@ -68,27 +69,83 @@ pub(super) unsafe fn drop_privileges() {
         libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
     }
     libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
+    capset(&[CapData::default(); 2]);
+}
+
+/// In the harness's user namespace (an ordinary user), a child loses its capabilities at
+/// `execve`; the init needs `CAP_SYS_ADMIN` there to mount and cap its processes, and
+/// `CAP_SETPCAP` to empty the program's bounding set, so they are passed on as ambient
+/// capabilities (the init clears them for the program). The harness calls it in the init's
+/// side of the fork.
+///
+/// # Safety
+/// Only syscalls: callable between fork and exec.
+pub(crate) unsafe fn keep_sys_admin() {
+    const CAP_SETPCAP: usize = 8;
+    const CAP_SYS_ADMIN: usize = 21;
+    let Some(mut data) = capget() else {
+        return;
+    };
+    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
+        data[cap / 32].inheritable |= 1 << (cap % 32);
     }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
+    capset(&data);
+    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE,
+            cap as libc::c_ulong,
+            0,
+            0,
+        );
     }
-    const VERSION_3: u32 = 0x2008_0522;
-    let header = Header {
-        version: VERSION_3,
+}
+
+/// The header of `capget` and `capset` (libc has no type for it).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// One 32-bit word of each capability set; version 3 takes two (capabilities 0 to 63).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`.
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// This thread's capability sets, or `None` if the kernel refuses.
+///
+/// # Safety
+/// Only a syscall: callable between fork and exec.
+unsafe fn capget() -> Option<[CapData; 2]> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
         pid: 0,
     };
-    let data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr());
+    let mut data = [CapData::default(); 2];
+    let rc = libc::syscall(
+        libc::SYS_capget,
+        &mut header as *mut CapHeader,
+        data.as_mut_ptr(),
+    );
+    (rc == 0).then_some(data)
+}
+
+/// Sets this thread's capability sets (a refusal leaves them as they were).
+///
+/// # Safety
+/// Only a syscall: callable between fork and exec.
+unsafe fn capset(data: &[CapData; 2]) {
+    let header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr());
 }

@@ -477,7 +477,7 @@ fn before_exec(command: &mut Command, status_fd: RawFd) {
                 libc::_exit(126);
             }
             if user_namespace {
-                keep_sys_admin();
+                crate::init::keep_sys_admin();
             }
             Ok(())
         });
@@ -527,60 +527,6 @@ fn nonblocking_stdio(
         }
     }
     Ok((stdin, stdout, stderr))
-}
-
-/// In the harness's user namespace (an ordinary user), a child loses its capabilities at
-/// `execve`; the init needs `CAP_SYS_ADMIN` there to mount and cap its processes, and
-/// `CAP_SETPCAP` to empty the program's bounding set, so they are passed on as ambient
-/// capabilities (the init clears them for the program).
-///
-/// # Safety
-/// Only syscalls: callable between fork and exec.
-unsafe fn keep_sys_admin() {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const CAP_SETPCAP: usize = 8;
-    const CAP_SYS_ADMIN: usize = 21;
-    let mut header = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    if libc::syscall(
-        libc::SYS_capget,
-        &mut header as *mut Header,
-        data.as_mut_ptr(),
-    ) != 0
-    {
-        return;
-    }
-    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
-        data[cap / 32].inheritable |= 1 << (cap % 32);
-    }
-    libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr());
-    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_RAISE,
-            cap as libc::c_ulong,
-            0,
-            0,
-        );
-    }
 }
 
 /// Describes an exit status as the transcript writes it: `0`, `1`, `signal 9`.
