@@ -42,17 +42,11 @@ impl SignalFd {
 
     /// Waits at most `timeout` (`None`: forever) for a signal.
     fn next(&self, timeout: Option<Duration>) -> Option<libc::c_int> {
-        let mut p = libc::pollfd {
-            fd: self.0,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
-        // SAFETY: one pollfd; read of one signalfd_siginfo into a zeroed struct.
+        if !crate::poll::ready(self.0, libc::POLLIN, timeout) {
+            return None;
+        }
+        // SAFETY: read of one signalfd_siginfo into a zeroed struct.
         unsafe {
-            if libc::poll(&mut p, 1, ms) <= 0 {
-                return None;
-            }
             let mut info: libc::signalfd_siginfo = std::mem::zeroed();
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
             let n = libc::read(

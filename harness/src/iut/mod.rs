@@ -15,7 +15,7 @@ pub use stderr::{last_exception, Tail, STDERR_TAIL};
 use crate::stdout::Printed;
 use pipes::{pipe, read_available, read_status, set_nonblocking, set_up_stdio_pipe, PIPE_SIZE};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -152,7 +152,7 @@ impl Iut {
         set_nonblocking(status_pipe.as_raw_fd())?;
         await_ready(&mut child, &mut status_pipe)?;
         let (stdin, stdout, stderr) = nonblocking_stdio(&mut child)?;
-        let pidfd = pidfd_open(child.id());
+        let pidfd = crate::poll::pidfd_open(child.id());
         Ok(Iut {
             child,
             pid_namespace,
@@ -359,23 +359,9 @@ impl Iut {
 
     /// Waits until the init has exited, at most until `deadline`.
     fn wait_exit(&self, deadline: Instant) -> bool {
-        let Some(fd) = &self.pidfd else {
-            return false;
-        };
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        // SAFETY: one valid pollfd.
-        unsafe {
-            libc::poll(
-                &mut p,
-                1,
-                left.as_millis().min(i32::MAX as u128) as libc::c_int,
-            ) > 0
-        }
+        self.pidfd
+            .as_ref()
+            .is_some_and(|fd| crate::poll::wait_exit(fd, deadline))
     }
 
     /// After the process is gone, reads what is left in its pipes. In a pid namespace every
@@ -536,13 +522,6 @@ pub fn describe_status(status: ExitStatus) -> String {
         (None, Some(sig)) => format!("signal {sig}"),
         _ => "unknown".into(),
     }
-}
-
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    // SAFETY: a non-negative return is an fd we now own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// One process of the program's group, as `/proc/PID/stat` shows it.

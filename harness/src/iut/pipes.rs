@@ -35,19 +35,7 @@ pub(super) fn read_status(pipe: &mut std::fs::File, deadline: Instant) -> Option
                 if left.is_zero() {
                     return None;
                 }
-                let mut p = libc::pollfd {
-                    fd: pipe.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe {
-                    libc::poll(
-                        &mut p,
-                        1,
-                        left.as_millis().min(i32::MAX as u128) as libc::c_int,
-                    )
-                };
+                crate::poll::ready(pipe.as_raw_fd(), libc::POLLIN, Some(left));
             }
             Err(_) => return None,
         }
