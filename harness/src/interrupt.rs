@@ -4,9 +4,10 @@
 //! SIGTERM) takes the lock for good, ends every init, waits for them, removes every folder,
 //! and leaves the lock held so that no case starts anything more before the process exits.
 
+use rustix::process::Signal;
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -81,11 +82,10 @@ pub fn spawn_init(
     }
     let child = spawn()?;
     let pid = child.id() as libc::pid_t;
-    // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if let (Some(entry), true) = (reg.cases.get_mut(&ticket.0), fd >= 0) {
-        // SAFETY: a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    if let (Some(entry), Some(fd)) = (
+        reg.cases.get_mut(&ticket.0),
+        crate::poll::pidfd_open(child.id()),
+    ) {
         entry.init = Some((fd, pid, pid_namespace));
     }
     Ok(child)
@@ -115,20 +115,20 @@ pub fn terminate() {
     reg.interrupted = true;
     for (fd, _, pid_namespace) in reg.cases.values().filter_map(|e| e.init.as_ref()) {
         let signal = if *pid_namespace {
-            libc::SIGKILL
+            Signal::KILL
         } else {
-            libc::SIGTERM
+            Signal::TERM
         };
         send(fd, signal);
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     for (fd, pid, _) in reg.cases.values().filter_map(|e| e.init.as_ref()) {
-        if !wait_exit(fd, deadline) {
+        if !crate::poll::wait_exit(fd, deadline) {
             // Still not exited, so its pid (and process group) is still its own.
             // SAFETY: signalling the group of an init that has not been reaped.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
-            send(fd, libc::SIGKILL);
-            wait_exit(fd, Instant::now() + Duration::from_secs(1));
+            send(fd, Signal::KILL);
+            crate::poll::wait_exit(fd, Instant::now() + Duration::from_secs(1));
         }
     }
     for entry in reg.cases.values() {
@@ -142,34 +142,6 @@ fn remove(dir: &Path) {
 }
 
 /// Sends `signal` to the process behind a pidfd (nothing if it was reaped already).
-fn send(fd: &OwnedFd, signal: libc::c_int) {
-    // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            signal,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-}
-
-/// Waits until the process behind a pidfd has exited (a zombie is enough: its case's
-/// processes are gone).
-fn wait_exit(fd: &OwnedFd, deadline: Instant) -> bool {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let left = deadline.saturating_duration_since(Instant::now());
-    // SAFETY: one valid pollfd.
-    unsafe {
-        libc::poll(
-            &mut p,
-            1,
-            left.as_millis().min(i32::MAX as u128) as libc::c_int,
-        ) > 0
-    }
+fn send(fd: &OwnedFd, signal: Signal) {
+    let _ = rustix::process::pidfd_send_signal(fd, signal);
 }

@@ -20,6 +20,7 @@ pub mod iut;
 pub mod manifest;
 pub mod observation;
 pub mod payload;
+pub mod poll;
 pub mod report;
 pub mod sandbox;
 pub mod script;

@@ -411,9 +411,7 @@ impl Session {
                 timeout = timeout.min(EXIT_POLL_SLICE);
             }
         }
-        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: fds is a valid array of pollfd for the duration of the call.
-        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        let _ = crate::poll::poll_fds(&mut fds, Some(timeout));
         self.drain();
     }
 
@@ -607,7 +605,7 @@ impl Session {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
                 let fd = sock.as_raw_fd();
                 let ready = self.wait_for(deadline, &|_| vec![Interest::Writable(fd)], |_| {
-                    poll_now(fd, libc::POLLOUT).then_some(())
+                    crate::poll::ready(fd, libc::POLLOUT, Some(Duration::ZERO)).then_some(())
                 });
                 if ready.is_none() {
                     return Err(io::ErrorKind::TimedOut.into());
@@ -798,13 +796,8 @@ mod tests {
         let mut conn = conn;
         while conn.end.is_none() && Instant::now() < deadline {
             conn.fill(1, &mut trace);
-            let mut p = libc::pollfd {
-                fd: conn.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd; waits for the FIN, at most 100 ms a round.
-            unsafe { libc::poll(&mut p, 1, 100) };
+            // Waits for the FIN, at most 100 ms a round.
+            crate::poll::ready(conn.fd(), libc::POLLIN, Some(Duration::from_millis(100)));
         }
         assert_eq!(conn.end, Some(End::Eof));
         (conn, addr)
@@ -849,16 +842,4 @@ pub enum ConnectError {
     Exited,
     #[error("{0}")]
     Io(io::Error),
-}
-
-/// Whether `fd` is ready for `events` right now.
-pub fn poll_now(fd: RawFd, events: libc::c_short) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout.
-    let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n > 0 && p.revents != 0
 }

@@ -11,7 +11,7 @@ pub const SKIPPED: &[&str] = &[".git", "__pycache__", "target", "node_modules", 
 /// so a mistaken folder (a home folder, a download folder) is refused rather than copied.
 pub const MAX_BYTES: u64 = 64 << 20;
 
-/// The prefix of the temp folders cases run in (see `iut.rs`). When the submission folder
+/// The prefix of the temp folders cases run in (see `iut/`). When the submission folder
 /// holds the temp folder (run from `/tmp`), the copies of concurrent cases appear in it and
 /// must not be copied along.
 const CASE_DIR_PREFIX: &str = "sockcheck-iut-";

@@ -12,7 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Processes, namespaces, cgroups, folders: knows nothing of cases or verdicts.
     (
         "containment",
-        &["cgroup", "init", "interrupt", "sandbox", "workdir"],
+        &["cgroup", "init", "interrupt", "poll", "sandbox", "workdir"],
     ),
     // Bytes, sockets, the program's process and what it prints; `End`/`PeerEnd` live here.
     ("wire", &["payload", "trace", "session", "iut", "stdout"]),

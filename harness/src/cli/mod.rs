@@ -66,7 +66,7 @@ enum Command {
 
 /// The whole command line: what the `sockcheck` binary runs.
 pub fn main() -> ExitCode {
-    // The case's init: the harness's own binary, re-executed by every case (`init.rs`).
+    // The case's init: the harness's own binary, re-executed by every case (`init/`).
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == crate::init::SUBCOMMAND) {
         return ExitCode::from(crate::init::main(&args[2..]).clamp(0, 255) as u8);

@@ -1,6 +1,6 @@
 //! Isolation of one case: a network namespace of its own (a fresh loopback, so hard-coded
 //! `127.0.0.1:8080` servers never collide and leave no `TIME_WAIT` behind for the next case)
-//! and a pid namespace (the case's init, `init.rs`, is its pid 1: when the case ends,
+//! and a pid namespace (the case's init, `init/`, is its pid 1: when the case ends,
 //! everything the program started dies with it, even a child that left its process group
 //! with `setsid`).
 //!

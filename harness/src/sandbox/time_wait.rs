@@ -76,16 +76,11 @@ pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
         if left.is_zero() {
             break;
         }
-        // SAFETY: a valid array of pollfds for sockets that outlive the call.
-        let n = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                left.as_millis().clamp(1, 2000) as libc::c_int,
-            )
-        };
-        if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            break;
+        let wait = left.clamp(Duration::from_millis(1), Duration::from_secs(2));
+        if let Err(e) = crate::poll::poll_fds(&mut fds, Some(wait)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                break;
+            }
         }
         fds.retain(|p| p.revents == 0);
     }

@@ -1,14 +1,23 @@
-//! The implementation under test as a process: `sh -c` under the case's init (`init.rs`,
+//! The implementation under test as a process: `sh -c` under the case's init (`init/`,
 //! the harness's own binary re-executed), in a fresh temp dir, in its own process group,
 //! with `PYTHONUNBUFFERED=1`, its stdio on non-blocking pipes that the engine drains
 //! whenever it waits (stdout streams into a [`Printed`] matcher, stderr keeps a tail), and
 //! ended (with everything it started) when dropped.
+//!
+//! This file is the process and its life; `pipes.rs` the pipes to its init, `stderr.rs`
+//! what the program wrote to stderr.
+
+mod pipes;
+mod stderr;
+
+pub use stderr::{last_exception, Tail, STDERR_TAIL};
 
 use crate::stdout::Printed;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use pipes::{pipe, read_available, read_status, set_nonblocking, set_up_stdio_pipe, PIPE_SIZE};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -46,84 +55,6 @@ fn init_program() -> io::Result<PathBuf> {
 const INIT_READY: Duration = Duration::from_secs(10);
 /// How long an init on the shared network may take to kill its descendants once asked.
 const INIT_END: Duration = Duration::from_secs(5);
-
-/// How much of the end of stderr is kept for the report.
-pub const STDERR_TAIL: usize = 16 << 10;
-/// Longest stderr line shown in a report.
-const STDERR_LINE: usize = 300;
-/// Pipe capacity asked for stdout and stderr: fewer wake-ups for a program that prints a lot.
-const PIPE_SIZE: libc::c_int = 1 << 20;
-
-/// The last bytes a program wrote to stderr.
-#[derive(Debug, Default)]
-pub struct Tail {
-    data: Vec<u8>,
-    pub eof: bool,
-}
-
-impl Tail {
-    fn push(&mut self, chunk: &[u8]) {
-        self.data.extend_from_slice(chunk);
-        if self.data.len() > 2 * STDERR_TAIL {
-            let cut = self.data.len() - STDERR_TAIL;
-            self.data.drain(..cut);
-        }
-    }
-
-    fn text(&self) -> std::borrow::Cow<'_, str> {
-        let start = self.data.len().saturating_sub(STDERR_TAIL);
-        String::from_utf8_lossy(&self.data[start..])
-    }
-
-    /// The last `max_lines` lines, lossily decoded, each cut to an excerpt.
-    pub fn last_lines(&self, max_lines: usize) -> String {
-        let text = self.text();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(max_lines)..]
-            .iter()
-            .map(|l| {
-                if l.len() <= STDERR_LINE {
-                    l.to_string()
-                } else {
-                    let mut cut = STDERR_LINE;
-                    while !l.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    format!("{}… ({} bytes)", &l[..cut], l.len())
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// The exception that ended the last Python traceback on stderr (`EOFError`,
-    /// `ConnectionResetError`), if there is one: the one the program died of. An exception
-    /// raised while handling another comes after it, so it is the one named.
-    pub fn last_exception(&self) -> Option<String> {
-        last_exception(&self.text())
-    }
-}
-
-/// The exception named by the last line of the last traceback in `text`.
-pub fn last_exception(text: &str) -> Option<String> {
-    let start = text.rfind("Traceback (most recent call last):")?;
-    let after = &text[start..];
-    // The traceback's frames are indented; its last unindented line names the exception.
-    let line = after
-        .lines()
-        .skip(1)
-        .take_while(|l| !l.is_empty())
-        .filter(|l| !l.starts_with(' ') && !l.starts_with('\t'))
-        .last()?;
-    // The full dotted name (`struct.error`, `json.decoder.JSONDecodeError`): a bare
-    // `error` would say nothing.
-    let name = line.split(':').next()?.trim();
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
-    valid.then(|| name.to_string())
-}
 
 /// A running (or finished) implementation.
 pub struct Iut {
@@ -211,99 +142,17 @@ impl Iut {
         if let Some(src) = &spec.workdir {
             crate::workdir::copy_tree(src, workdir.path())?;
         }
-        let options = crate::init::Options {
-            pid_namespace,
-            files: pid_namespace.then(|| workdir.path().to_path_buf()),
-            folder: Some(workdir.path().to_path_buf()),
-            limits: spec.limits,
-            command: vec![
-                "sh".into(),
-                "-c".into(),
-                exec_if_simple(&expand(&spec.command, addr)).into(),
-            ],
-        };
+        let options = init_options(spec, addr, pid_namespace, workdir.path());
         let (status_read, status_write) = pipe()?;
-        let mut command = Command::new(init_program()?);
-        command
-            .args(options.to_args())
-            .current_dir(workdir.path())
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("SOCKCHECK_HOST", addr.ip().to_string())
-            .env("SOCKCHECK_PORT", addr.port().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let status_fd = status_write.as_raw_fd();
-        let harness = std::process::id() as libc::pid_t;
-        let user_namespace = crate::sandbox::in_user_namespace();
-        // SIGTERM, which the init takes as the end of the case: it kills everything (on the
-        // shared network its descendants, one by one) and removes the case's folder.
-        let death_signal = libc::SIGTERM;
-        // SAFETY: only async-signal-safe calls (fcntl, dup2, prctl, getppid, capget,
-        // capset) between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                // The status pipe becomes fd 3 (dup2 also drops its close-on-exec).
-                let high = libc::fcntl(status_fd, libc::F_DUPFD, 10);
-                if high < 0 || libc::dup2(high, crate::init::STATUS_FD) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                libc::close(high);
-                // The init ends with the thread that ran the case, even if the harness is
-                // killed (and if the harness died already, it does not start).
-                libc::prctl(libc::PR_SET_PDEATHSIG, death_signal);
-                // (In a pid namespace the parent is outside it: getppid says 0.)
-                let parent = libc::getppid();
-                if parent != harness && parent != 0 {
-                    libc::_exit(126);
-                }
-                if user_namespace {
-                    keep_sys_admin();
-                }
-                Ok(())
-            });
-        }
+        let mut command = init_command(&options, workdir.path(), addr)?;
+        before_exec(&mut command, status_write.as_raw_fd());
         let mut child = crate::interrupt::spawn_init(ticket, pid_namespace, || command.spawn())?;
         drop(status_write);
         let mut status_pipe = std::fs::File::from(status_read);
         set_nonblocking(status_pipe.as_raw_fd())?;
-        match read_status(&mut status_pipe, Instant::now() + INIT_READY) {
-            Some(line) if line.starts_with('R') => {}
-            other => {
-                // SAFETY: our own child, not yet reaped.
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
-                let _ = child.wait();
-                let why = match other {
-                    Some(line) => line.trim_start_matches('E').to_string(),
-                    None => "it did not start".to_string(),
-                };
-                return Err(io::Error::other(format!("the case's init: {why}")));
-            }
-        }
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        for fd in [
-            stdin.as_ref().map(|s| s.as_raw_fd()),
-            stdout.as_ref().map(|s| s.as_raw_fd()),
-            stderr.as_ref().map(|s| s.as_raw_fd()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if let Err(e) = set_nonblocking(fd) {
-                // No Iut will end it: end it here (SIGTERM: it also kills its descendants).
-                // SAFETY: our own child, not yet reaped.
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-                let _ = child.wait();
-                return Err(e);
-            }
-            // SAFETY: fcntl on a pipe we own; a refusal only leaves the default size.
-            unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
-        }
-        let pidfd = pidfd_open(child.id());
+        await_ready(&mut child, &mut status_pipe)?;
+        let (stdin, stdout, stderr) = nonblocking_stdio(&mut child)?;
+        let pidfd = crate::poll::pidfd_open(child.id());
         Ok(Iut {
             child,
             pid_namespace,
@@ -351,36 +200,21 @@ impl Iut {
     pub fn drain(&mut self) -> (u64, u64) {
         let (mut lines, mut bytes) = (0, 0);
         if let Some(s) = &mut self.stdout {
-            // One pipe's worth at a time, so the other pipes and the peer's sockets get
-            // their turn however much the program prints.
-            for _ in 0..4 {
-                match s.read(&mut self.buf) {
-                    Ok(0) => {
-                        self.out.finish();
-                        self.stdout = None;
-                        break;
-                    }
-                    Ok(n) => {
-                        lines += self.out.push(&self.buf[..n]);
-                        bytes += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
+            let out = &mut self.out;
+            let at_end = read_available(s, &mut self.buf, |chunk| {
+                lines += out.push(chunk);
+                bytes += chunk.len() as u64;
+            });
+            if at_end {
+                self.out.finish();
+                self.stdout = None;
             }
         }
         if let Some(s) = &mut self.stderr {
-            for _ in 0..4 {
-                match s.read(&mut self.buf) {
-                    Ok(0) => {
-                        self.err.eof = true;
-                        self.stderr = None;
-                        break;
-                    }
-                    Ok(n) => self.err.push(&self.buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
+            let err = &mut self.err;
+            if read_available(s, &mut self.buf, |chunk| err.push(chunk)) {
+                self.err.eof = true;
+                self.stderr = None;
             }
         }
         if self.status.is_none() {
@@ -525,23 +359,9 @@ impl Iut {
 
     /// Waits until the init has exited, at most until `deadline`.
     fn wait_exit(&self, deadline: Instant) -> bool {
-        let Some(fd) = &self.pidfd else {
-            return false;
-        };
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        // SAFETY: one valid pollfd.
-        unsafe {
-            libc::poll(
-                &mut p,
-                1,
-                left.as_millis().min(i32::MAX as u128) as libc::c_int,
-            ) > 0
-        }
+        self.pidfd
+            .as_ref()
+            .is_some_and(|fd| crate::poll::wait_exit(fd, deadline))
     }
 
     /// After the process is gone, reads what is left in its pipes. In a pid namespace every
@@ -574,104 +394,125 @@ impl Drop for Iut {
     }
 }
 
-/// A pipe, both ends close-on-exec.
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds, which we then own.
+/// What the case's init is asked: the program (through `sh -c`), its folder, its limits.
+fn init_options(
+    spec: &IutSpec,
+    addr: std::net::SocketAddr,
+    pid_namespace: bool,
+    workdir: &Path,
+) -> crate::init::Options {
+    crate::init::Options {
+        pid_namespace,
+        files: pid_namespace.then(|| workdir.to_path_buf()),
+        folder: Some(workdir.to_path_buf()),
+        limits: spec.limits,
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            exec_if_simple(&expand(&spec.command, addr)).into(),
+        ],
+    }
+}
+
+/// The init's command: the `sockcheck` binary with `options`, in the case's folder, with
+/// the environment the program gets, its stdio on pipes, in a process group of its own.
+fn init_command(
+    options: &crate::init::Options,
+    workdir: &Path,
+    addr: std::net::SocketAddr,
+) -> io::Result<Command> {
+    let mut command = Command::new(init_program()?);
+    command
+        .args(options.to_args())
+        .current_dir(workdir)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("SOCKCHECK_HOST", addr.ip().to_string())
+        .env("SOCKCHECK_PORT", addr.port().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    Ok(command)
+}
+
+/// What the init's side of the fork does before it execs: the status pipe as fd 3, death
+/// with the case's thread, and (in a user namespace) the capabilities the init needs.
+fn before_exec(command: &mut Command, status_fd: RawFd) {
+    let harness = std::process::id() as libc::pid_t;
+    let user_namespace = crate::sandbox::in_user_namespace();
+    // SIGTERM, which the init takes as the end of the case: it kills everything (on the
+    // shared network its descendants, one by one) and removes the case's folder.
+    let death_signal = libc::SIGTERM;
+    // SAFETY: only async-signal-safe calls (fcntl, dup2, prctl, getppid, capget,
+    // capset) between fork and exec.
     unsafe {
-        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
-    }
-}
-
-/// Reads one line from the init's status pipe, waiting until `deadline` for it.
-fn read_status(pipe: &mut std::fs::File, deadline: Instant) -> Option<String> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        match pipe.read(&mut byte) {
-            Ok(0) => return None,
-            Ok(_) if byte[0] == b'\n' => return Some(String::from_utf8_lossy(&line).into_owned()),
-            Ok(_) => line.push(byte[0]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return None;
-                }
-                let mut p = libc::pollfd {
-                    fd: pipe.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe {
-                    libc::poll(
-                        &mut p,
-                        1,
-                        left.as_millis().min(i32::MAX as u128) as libc::c_int,
-                    )
-                };
+        command.pre_exec(move || {
+            // The status pipe becomes fd 3 (dup2 also drops its close-on-exec).
+            let high = libc::fcntl(status_fd, libc::F_DUPFD, 10);
+            if high < 0 || libc::dup2(high, crate::init::STATUS_FD) < 0 {
+                return Err(io::Error::last_os_error());
             }
-            Err(_) => return None,
+            libc::close(high);
+            // The init ends with the thread that ran the case, even if the harness is
+            // killed (and if the harness died already, it does not start).
+            libc::prctl(libc::PR_SET_PDEATHSIG, death_signal);
+            // (In a pid namespace the parent is outside it: getppid says 0.)
+            let parent = libc::getppid();
+            if parent != harness && parent != 0 {
+                libc::_exit(126);
+            }
+            if user_namespace {
+                crate::init::keep_sys_admin();
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Waits for the init to say it started the program; kills it if it says it could not,
+/// or says nothing in time.
+fn await_ready(child: &mut Child, status_pipe: &mut std::fs::File) -> io::Result<()> {
+    match read_status(status_pipe, Instant::now() + INIT_READY) {
+        Some(line) if line.starts_with('R') => Ok(()),
+        other => {
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+            let _ = child.wait();
+            let why = match other {
+                Some(line) => line.trim_start_matches('E').to_string(),
+                None => "it did not start".to_string(),
+            };
+            Err(io::Error::other(format!("the case's init: {why}")))
         }
     }
 }
 
-/// In the harness's user namespace (an ordinary user), a child loses its capabilities at
-/// `execve`; the init needs `CAP_SYS_ADMIN` there to mount and cap its processes, and
-/// `CAP_SETPCAP` to empty the program's bounding set, so they are passed on as ambient
-/// capabilities (the init clears them for the program).
-///
-/// # Safety
-/// Only syscalls: callable between fork and exec.
-unsafe fn keep_sys_admin() {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const CAP_SETPCAP: usize = 8;
-    const CAP_SYS_ADMIN: usize = 21;
-    let mut header = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    if libc::syscall(
-        libc::SYS_capget,
-        &mut header as *mut Header,
-        data.as_mut_ptr(),
-    ) != 0
+/// The program's stdio, taken from the init's `Child`, each pipe non-blocking (the engine
+/// drains them whenever it waits) and large; ends the init if one cannot be made so.
+fn nonblocking_stdio(
+    child: &mut Child,
+) -> io::Result<(Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>)> {
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    for fd in [
+        stdin.as_ref().map(|s| s.as_raw_fd()),
+        stdout.as_ref().map(|s| s.as_raw_fd()),
+        stderr.as_ref().map(|s| s.as_raw_fd()),
+    ]
+    .into_iter()
+    .flatten()
     {
-        return;
+        if let Err(e) = set_up_stdio_pipe(fd) {
+            // No Iut will end it: end it here (SIGTERM: it also kills its descendants).
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let _ = child.wait();
+            return Err(e);
+        }
     }
-    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
-        data[cap / 32].inheritable |= 1 << (cap % 32);
-    }
-    libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr());
-    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_RAISE,
-            cap as libc::c_ulong,
-            0,
-            0,
-        );
-    }
+    Ok((stdin, stdout, stderr))
 }
 
 /// Describes an exit status as the transcript writes it: `0`, `1`, `signal 9`.
@@ -681,24 +522,6 @@ pub fn describe_status(status: ExitStatus) -> String {
         (None, Some(sig)) => format!("signal {sig}"),
         _ => "unknown".into(),
     }
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    // SAFETY: a non-negative return is an fd we now own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// One process of the program's group, as `/proc/PID/stat` shows it.

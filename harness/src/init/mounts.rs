@@ -1,0 +1,190 @@
+//! The files a case's program sees: a mount namespace of its own, read-only but for its
+//! folder and private tmpfs, built with the new mount API (`open_tree`, `move_mount`,
+//! `mount_setattr`).
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// The folders replaced by a private tmpfs.
+const PRIVATE_TMP: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+
+/// A mount namespace where everything is read-only but `dir` (the program's copy of its
+/// folder) and fresh tmpfs on /tmp, /var/tmp and /dev/shm; /proc shows the case's pid
+/// namespace only. The harness's own binary stays where it was, even in /tmp: the bundled
+/// reference runs from it.
+pub(super) fn isolate_files(dir: &Path, pid_namespace: bool) -> io::Result<()> {
+    let exe = std::env::current_exe()?;
+    own_mount_namespace()?;
+    // Detached copies, still writable, of what must stay visible once /tmp is
+    // replaced: the folder (which usually lies in /tmp) and the binary.
+    let folder = detach(dir)?;
+    let binary = if PRIVATE_TMP.iter().any(|t| exe.starts_with(t)) {
+        Some(detach(&exe)?)
+    } else {
+        None
+    };
+    set_read_only(Path::new("/"), true, "read-only /")?;
+    mount_private_tmp()?;
+    attach(&folder, dir, true)?;
+    if let Some(binary) = binary {
+        attach(&binary, &exe, false)?;
+        // Read-only, as it was everywhere else.
+        set_read_only(&exe, false, "read-only binary")?;
+    }
+    if pid_namespace {
+        mount_own_proc();
+    }
+    // The working directory still points into the old, now read-only, folder.
+    std::env::set_current_dir(dir)
+}
+
+/// A mount namespace of this process's own, whose mounts no longer propagate to the
+/// host's (or the changes below would show there).
+fn own_mount_namespace() -> io::Result<()> {
+    // SAFETY: unshare with a flag; mount of a NUL-terminated path with no source or data.
+    unsafe {
+        check(
+            libc::unshare(libc::CLONE_NEWNS) as _,
+            "unshare(CLONE_NEWNS)",
+        )?;
+        check(
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) as _,
+            "private /",
+        )?;
+    }
+    Ok(())
+}
+
+/// Makes the mount at `path` read-only (with every mount below it if `recursive`).
+fn set_read_only(path: &Path, recursive: bool, what: &str) -> io::Result<()> {
+    let path = cstring(path)?;
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: a zeroed mount_attr is valid (nothing set, nothing cleared); mount_setattr
+    // reads it and a NUL-terminated path.
+    unsafe {
+        let mut attr: libc::mount_attr = std::mem::zeroed();
+        attr.attr_set = libc::MOUNT_ATTR_RDONLY;
+        check(
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                flags,
+                &attr as *const libc::mount_attr,
+                std::mem::size_of::<libc::mount_attr>(),
+            ),
+            what,
+        )?;
+    }
+    Ok(())
+}
+
+/// A fresh tmpfs on each of [`PRIVATE_TMP`] that is a folder here: what the program
+/// writes there is its own, and goes with the case.
+fn mount_private_tmp() -> io::Result<()> {
+    for tmp in PRIVATE_TMP {
+        let is_dir = std::fs::symlink_metadata(tmp).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            continue;
+        }
+        let target = cstring(Path::new(tmp))?;
+        // SAFETY: mount of NUL-terminated strings.
+        check(
+            unsafe {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    c"mode=1777,size=256m".as_ptr().cast(),
+                )
+            } as _,
+            &format!("tmpfs on {tmp}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// A /proc of the case's pid namespace, so the program sees only the case's processes.
+fn mount_own_proc() {
+    // Best effort: a container may refuse a new proc; the host's then stays, read-only.
+    // SAFETY: mount of NUL-terminated strings with no data.
+    unsafe {
+        libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        );
+    }
+}
+
+pub(super) fn cstring(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other)
+}
+
+fn check(rc: libc::c_long, what: &str) -> io::Result<libc::c_long> {
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        Err(io::Error::new(e.kind(), format!("{what}: {e}")))
+    } else {
+        Ok(rc)
+    }
+}
+
+/// A detached copy of the mount at `path` (a bind mount not attached anywhere yet).
+fn detach(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    let c = cstring(path)?;
+    // SAFETY: open_tree returns a new fd or -1.
+    let fd = check(
+        unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
+            )
+        },
+        &format!("open_tree {}", path.display()),
+    )?;
+    // SAFETY: a fresh fd we own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Attaches a detached copy at `path`, making the path first if a fresh tmpfs hid it.
+fn attach(tree: &std::os::fd::OwnedFd, path: &Path, is_dir: bool) -> io::Result<()> {
+    if is_dir {
+        let _ = std::fs::create_dir_all(path);
+    } else if !path.exists() {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::File::create(path);
+    }
+    let c = cstring(path)?;
+    // SAFETY: move_mount of an fd we own onto a NUL-terminated path.
+    check(
+        unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                std::os::fd::AsRawFd::as_raw_fd(tree),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                libc::MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        },
+        &format!("mount {}", path.display()),
+    )?;
+    Ok(())
+}
