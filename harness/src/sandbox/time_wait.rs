@@ -38,10 +38,23 @@ pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
             })
             .collect();
     }
+    let (confirmations, unreachable) = send_probes(&before, &sockets);
+    await_refusals(confirmations);
+    what_stays(addr, &before, &unreachable)
+}
+
+/// Why a leftover could not be reached, by its (local, remote).
+type Unreachable = Vec<((SocketAddr, SocketAddr), String)>;
+
+/// Sends each leftover its two probes: the second probes, whose refusal confirms that
+/// their leftover is gone, and the leftovers no probe could be sent to, with why.
+fn send_probes(
+    before: &[ProcSocket],
+    sockets: &[ProcSocket],
+) -> (Vec<socket2::Socket>, Unreachable) {
     let mut confirmations = Vec::new();
-    // Why a leftover could not be reached, by its (local, remote).
     let mut unreachable = Vec::new();
-    for leftover in &before {
+    for leftover in before {
         let (local, remote) = (leftover.local, leftover.remote);
         let probes = probe(local, remote).and_then(|first| {
             drop(first);
@@ -54,14 +67,18 @@ pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
                 (local, remote),
                 format!(
                     "nothing can be sent from its other end's port ({e}){}",
-                    holder_of_port(remote, &sockets, leftover)
+                    holder_of_port(remote, sockets, leftover)
                 ),
             )),
         }
     }
-    // The exchanges are a few packets on loopback: wait for every second probe's refusal,
-    // at most until a deadline (a leftover that stays only means a server without
-    // SO_REUSEADDR may fail to bind, as it would without sockcheck).
+    (confirmations, unreachable)
+}
+
+/// The exchanges are a few packets on loopback: waits for every second probe's refusal,
+/// at most until a deadline (a leftover that stays only means a server without
+/// SO_REUSEADDR may fail to bind, as it would without sockcheck).
+fn await_refusals(confirmations: Vec<socket2::Socket>) {
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut fds: Vec<libc::pollfd> = confirmations
         .iter()
@@ -84,7 +101,10 @@ pub fn purge_time_wait(addr: SocketAddr) -> Vec<String> {
         }
         fds.retain(|p| p.revents == 0);
     }
-    drop(confirmations);
+}
+
+/// What is left on `addr` after the purge, each with its state and why it stayed.
+fn what_stays(addr: SocketAddr, before: &[ProcSocket], unreachable: &Unreachable) -> Vec<String> {
     let left = leftovers(addr, &proc_net_tcp());
     left.iter()
         .map(|l| {
