@@ -368,15 +368,7 @@ impl Drop for Group {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::DEADLINE;
-
-    /// Limits with a short time limit, so the tests that hit it are quick.
-    fn quick_limits() -> Limits {
-        Limits {
-            time_limit: Duration::from_secs(1),
-            ..Limits::default()
-        }
-    }
+    use crate::testutil::{quick_limits, DEADLINE};
 
     #[test]
     fn output_is_stdout_then_stderr() {

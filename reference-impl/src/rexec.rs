@@ -149,18 +149,11 @@ mod tests {
     use std::net::{Shutdown, TcpListener, TcpStream};
     use std::sync::mpsc::{self, Receiver};
     use std::thread;
-    use std::time::Duration;
 
     use super::*;
-    use crate::testutil::{all_printed, ephemeral, expect_printed, Forward, DEADLINE, SILENCE};
-
-    /// Limits with a short time limit, so the tests that hit it are quick.
-    fn quick_limits() -> Limits {
-        Limits {
-            time_limit: Duration::from_secs(1),
-            ..Limits::default()
-        }
-    }
+    use crate::testutil::{
+        all_printed, ephemeral, expect_printed, quick_limits, Forward, DEADLINE, SILENCE,
+    };
 
     type Server = fn(Listener, &mut Forward, &Limits) -> Result<(), Error>;
 

@@ -16,6 +16,14 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 /// something that must not happen (a print, a reply) before it concludes it did not.
 pub const SILENCE: Duration = Duration::from_millis(300);
 
+/// Limits with a short time limit, so the tests that hit it are quick.
+pub fn quick_limits() -> crate::Limits {
+    crate::Limits {
+        time_limit: Duration::from_secs(1),
+        ..crate::Limits::default()
+    }
+}
+
 /// A listener on a free port of 127.0.0.1, with the tutorial's usual `listen(5)`.
 pub fn ephemeral() -> Listener {
     Listener::bind("127.0.0.1:0".parse().unwrap(), 5).unwrap()
