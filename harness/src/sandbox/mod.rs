@@ -20,8 +20,10 @@
 //!
 //! Here: the modes, their detection and the entering of a case's namespaces or of the
 //! shared network's lock; `foreign` names what stands in the way there, `time_wait`
-//! clears what earlier cases left, `procnet` reads `/proc` for both.
+//! clears what earlier cases left, `procnet` reads `/proc` for both, `diag` asks sock_diag
+//! what `/proc` would cost too much to read.
 
+mod diag;
 mod foreign;
 mod procnet;
 mod time_wait;

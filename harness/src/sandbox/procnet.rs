@@ -1,5 +1,6 @@
 //! Reading `/proc/net` and `/proc/<pid>/fd`: the sockets of the namespace, whose they
-//! are, and the UDP `NoPorts` counter.
+//! are, and the UDP `NoPorts` counter. The listeners and single connections are asked of
+//! sock_diag first (`diag`), which costs the kernel far less.
 
 use super::*;
 
@@ -43,19 +44,31 @@ fn unique(sockets: Vec<ProcSocket>) -> Vec<ProcSocket> {
 /// Whether the calling thread's network namespace lists a TCP socket from `local` to
 /// `remote`, in any state.
 pub fn connection_listed(local: SocketAddr, remote: SocketAddr) -> bool {
-    proc_net_tcp()
-        .iter()
-        .any(|s| s.local == local && s.remote == remote)
+    diag::connection_exists(local, remote).unwrap_or_else(|_| {
+        proc_net_tcp()
+            .iter()
+            .any(|s| s.local == local && s.remote == remote)
+    })
 }
 
 /// The TCP sockets listening in the calling thread's network namespace (in a private
 /// namespace: exactly the implementation's).
 pub fn tcp_listeners() -> Vec<SocketAddr> {
-    proc_net_tcp()
-        .into_iter()
-        .filter(|s| s.state == LISTEN)
-        .map(|s| s.local)
-        .collect()
+    listening().into_iter().map(|l| l.local).collect()
+}
+
+/// The namespace's listeners, from sock_diag where the kernel answers it, else from `/proc`.
+fn listening() -> Vec<diag::Listener> {
+    diag::tcp_listeners().unwrap_or_else(|_| {
+        proc_net_tcp()
+            .into_iter()
+            .filter(|s| s.state == LISTEN)
+            .map(|s| diag::Listener {
+                local: s.local,
+                inode: s.inode,
+            })
+            .collect()
+    })
 }
 
 /// The TCP sockets listening that process `root` or one of its descendants holds: on the
@@ -63,10 +76,10 @@ pub fn tcp_listeners() -> Vec<SocketAddr> {
 /// is a subreaper, so even a daemon's do).
 pub fn listeners_of(root: u32) -> Vec<SocketAddr> {
     let inodes = socket_inodes(&descendants(root));
-    proc_net_tcp()
+    listening()
         .into_iter()
-        .filter(|s| s.state == LISTEN && inodes.contains(&s.inode))
-        .map(|s| s.local)
+        .filter(|l| inodes.contains(&l.inode))
+        .map(|l| l.local)
         .collect()
 }
 
