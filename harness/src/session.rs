@@ -126,6 +126,12 @@ impl Conn {
         }
     }
 
+    /// Whether the program ended its side (FIN, or a reset): whatever it sent before is
+    /// all it will send. Polled, as this does not read.
+    pub fn peer_ended(&self) -> bool {
+        crate::poll::ready(self.fd(), libc::POLLRDHUP, Some(Duration::ZERO))
+    }
+
     /// Sets the receive low-water mark, so that `poll` reports the socket readable only once
     /// that many bytes are buffered (used by `peek`).
     pub fn set_low_water(&self, bytes: usize) -> io::Result<()> {

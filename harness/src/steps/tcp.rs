@@ -203,11 +203,17 @@ fn peek(ctx: &mut Ctx, name: &str, bytes: usize) -> StepEnd {
         return StepEnd::Fail(Failure::harness(format!("cannot set SO_RCVLOWAT: {e}")));
     }
     let deadline = ctx.deadline();
+    // Readable below the low-water mark means the program ended its side: nothing more
+    // will come, and waiting on would only spin (poll stays ready) until the deadline.
     let ready = ctx
         .session
         .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
             let c = s.conn(name)?;
-            (c.buffered() >= want).then_some(())
+            if c.buffered() >= want {
+                Some(true)
+            } else {
+                c.peer_ended().then_some(false)
+            }
         });
     let have = match ctx.session.conn(name) {
         Some(c) => {
@@ -217,7 +223,12 @@ fn peek(ctx: &mut Ctx, name: &str, bytes: usize) -> StepEnd {
         None => 0,
     };
     match ready {
-        Some(()) => StepEnd::Ok(None),
+        Some(true) => StepEnd::Ok(None),
+        Some(false) => StepEnd::Fail(Failure::new(
+            Symptom::Other,
+            None,
+            format!("only {have} of {bytes} bytes arrived on `{name}` before the program ended it"),
+        )),
         None => StepEnd::Fail(Failure::new(
             Symptom::Other,
             None,
