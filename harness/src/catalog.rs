@@ -10,11 +10,14 @@
 //! labels = []                   # the reference's labels before the data of a line ("1:")
 //! tolerate = []                 # deviations the contract accepts as non-strict
 //! # eof_reply = "SB"            # what its server sends for each b'' if it ignores the end
-//! [words]                       # literals the cases use by name: stdin "${quit}"
-//! quit = "q"
+//!                               # (an echo server's: its `reply` to an empty message)
+//! [words]                       # a course's literals: the reference is given them, and
+//! quit = "q"                    # the cases use them by name: stdin "${quit}"
 //! ```
 //! The literals a course may change (address, prompts, replies, contacts) live here, one
-//! place per program.
+//! place per program. The words the reference reads: the echo servers' `reply` (`upper`,
+//! `suffix TEXT`, or `upper suffix TEXT`), udp-hello's `request` and `reply`, udp-chat's
+//! `contacts` and `quit`.
 
 use crate::engine::ProgramInfo;
 use crate::fixture::Fixture;
@@ -237,6 +240,25 @@ fn suite_of(
                 })?;
         }
     }
+    // An echo server's answer, the word `reply`, is read here with the reference's own
+    // parser, so a bad one is named before any case runs; what such a server sends for
+    // each b'' if it ignores the end is its answer to an empty message.
+    let echo_reply = match toml.words.get("reply") {
+        Some(text) if id.starts_with("echo") => {
+            Some(
+                sockref::EchoReply::parse(text).map_err(|message| CatalogError::Bad {
+                    path: format!("suites/{id}/program.toml"),
+                    message: format!("the word `reply`: {message}"),
+                })?,
+            )
+        }
+        _ => None,
+    };
+    let eof_reply = toml.eof_reply.map(String::into_bytes).or_else(|| {
+        echo_reply
+            .map(|reply| reply.answer(b""))
+            .filter(|answer| !answer.is_empty())
+    });
     cases.sort_by(|a, b| (a.role.to_string(), &a.name).cmp(&(b.role.to_string(), &b.name)));
     let fixtures = cases
         .iter()
@@ -254,7 +276,7 @@ fn suite_of(
             prompts: toml.prompts,
             labels: toml.labels,
             tolerances,
-            eof_reply: toml.eof_reply.map(String::into_bytes),
+            eof_reply,
             eof_frames: toml.eof_frames,
             words: toml.words,
         },

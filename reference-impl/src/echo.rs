@@ -1,6 +1,7 @@
 //! The echo programs, the tutorial's three rounds (第一版, 第二版, 第三版): one message
 //! upper-cased; a conversation of messages answered with `SB` appended; and the same
-//! conversation served to one client after another.
+//! conversation served to one client after another. How the servers answer is the
+//! course's word `reply` ([`EchoReply`]).
 
 use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
@@ -13,16 +14,88 @@ use crate::Error;
 
 /// The tutorial's `recv(1024)`.
 const RECV_SIZE: usize = 1024;
-/// What the echo2 and echo3 servers append to every message.
-const REPLY_SUFFIX: &[u8] = b"SB";
 
-/// echo1 server: one client, one message, printed and sent back upper-cased.
-pub fn echo1_server(listener: Listener, out: &mut impl Write) -> Result<(), Error> {
+/// How an echo server answers a message, the word `reply`: `upper` (the tutorial's echo1,
+/// and most courses' copies of all three), `suffix TEXT` (the tutorial's echo2 and echo3:
+/// `suffix SB`), or both, `upper suffix TEXT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoReply {
+    /// `bytes.upper()`: ASCII letters only, as `to_ascii_uppercase` does.
+    pub upper: bool,
+    /// Appended after the (upper-cased) message.
+    pub suffix: Vec<u8>,
+}
+
+impl EchoReply {
+    /// The tutorial's answer of program `id`: echo1 upper-cases, echo2 and echo3 append `SB`.
+    pub fn tutorial(id: &str) -> EchoReply {
+        match id {
+            "echo1" => EchoReply {
+                upper: true,
+                suffix: Vec::new(),
+            },
+            _ => EchoReply {
+                upper: false,
+                suffix: b"SB".to_vec(),
+            },
+        }
+    }
+
+    /// The word `reply` where given, else the tutorial's answer of program `id`.
+    pub fn from_words(
+        id: &str,
+        words: &std::collections::BTreeMap<String, String>,
+    ) -> Result<EchoReply, Error> {
+        match words.get("reply") {
+            Some(text) => EchoReply::parse(text).map_err(|message| Error::BadWord {
+                word: "reply".into(),
+                message,
+            }),
+            None => Ok(EchoReply::tutorial(id)),
+        }
+    }
+
+    /// Reads `upper`, `suffix TEXT` or `upper suffix TEXT` (TEXT is the rest of the line,
+    /// spaces included, and not empty).
+    pub fn parse(text: &str) -> Result<EchoReply, String> {
+        let (upper, rest) = match text.strip_prefix("upper") {
+            Some(rest) if rest.is_empty() || rest.starts_with(' ') => (true, rest.trim_start()),
+            _ => (false, text),
+        };
+        let suffix = match rest.strip_prefix("suffix ") {
+            Some(suffix) if !suffix.is_empty() => suffix.as_bytes().to_vec(),
+            _ if rest.is_empty() && upper => Vec::new(),
+            _ => {
+                return Err(format!(
+                    "`{text}` is not an echo reply: `upper`, `suffix TEXT` or `upper suffix TEXT`"
+                ))
+            }
+        };
+        Ok(EchoReply { upper, suffix })
+    }
+
+    /// The reply to `message`.
+    pub fn answer(&self, message: &[u8]) -> Vec<u8> {
+        let mut reply = if self.upper {
+            message.to_ascii_uppercase()
+        } else {
+            message.to_vec()
+        };
+        reply.extend_from_slice(&self.suffix);
+        reply
+    }
+}
+
+/// echo1 server: one client, one message, printed and answered (the tutorial: upper-cased).
+pub fn echo1_server(
+    listener: Listener,
+    reply: &EchoReply,
+    out: &mut impl Write,
+) -> Result<(), Error> {
     let mut conn = listener.accept()?;
     let message = conn.recv(RECV_SIZE)?;
     print_line(out, &String::from_utf8_lossy(&message))?;
-    // `bytes.upper()` changes ASCII letters only, as `to_ascii_uppercase` does.
-    conn.send(&message.to_ascii_uppercase())?;
+    conn.send(&reply.answer(&message))?;
     // The tutorial hangs up (`conn.close()`) before it switches off (`phone.close()`).
     drop(conn);
     drop(listener);
@@ -38,9 +111,13 @@ pub fn echo1_client(addr: SocketAddr, out: &mut impl Write) -> Result<(), Error>
 }
 
 /// echo2 server: one client, one conversation, then exit.
-pub fn echo2_server(listener: Listener, out: &mut impl Write) -> Result<(), Error> {
+pub fn echo2_server(
+    listener: Listener,
+    reply: &EchoReply,
+    out: &mut impl Write,
+) -> Result<(), Error> {
     let mut conn = listener.accept()?;
-    converse(&mut conn, out)?;
+    converse(&mut conn, reply, out)?;
     drop(conn);
     drop(listener);
     Ok(())
@@ -62,10 +139,14 @@ pub fn echo2_client(
 
 /// echo3 server: echo2's conversation for one client after another, forever. Clients
 /// that connect meanwhile wait in the `listen(5)` backlog and are served in turn.
-pub fn echo3_server(listener: Listener, out: &mut impl Write) -> Result<(), Error> {
+pub fn echo3_server(
+    listener: Listener,
+    reply: &EchoReply,
+    out: &mut impl Write,
+) -> Result<(), Error> {
     loop {
         let mut conn = listener.accept()?;
-        match converse(&mut conn, out) {
+        match converse(&mut conn, reply, out) {
             Ok(()) => {}
             // Nowhere to print to any more: every later conversation would fail the same way.
             Err(err @ Error::Stdout(_)) => return Err(err),
@@ -87,20 +168,19 @@ pub fn echo3_client(
 }
 
 /// The conversation loop of the echo2 and echo3 servers: print each message, send it back
-/// with `SB`. It ends, without error, when the client closes (`recv` gives `b''`) or
+/// answered (the tutorial: with `SB`). It ends, without error, when the client closes (`recv` gives `b''`) or
 /// resets; the tutorial catches only the reset, and on Linux answers every `b''` with
 /// `SB` until a broken pipe kills it (SPEC.md's seed bug).
-fn converse(conn: &mut Conn, out: &mut impl Write) -> Result<(), Error> {
+fn converse(conn: &mut Conn, reply: &EchoReply, out: &mut impl Write) -> Result<(), Error> {
     loop {
-        let mut message = match conn.recv(RECV_SIZE) {
+        let message = match conn.recv(RECV_SIZE) {
             Ok(message) if message.is_empty() => return Ok(()),
             Ok(message) => message,
             Err(err) if err.is_peer_gone() => return Ok(()),
             Err(err) => return Err(err),
         };
         print_line(out, &String::from_utf8_lossy(&message))?;
-        message.extend_from_slice(REPLY_SUFFIX);
-        match conn.send(&message) {
+        match conn.send(&reply.answer(&message)) {
             Ok(()) => {}
             // The tutorial's `try` covers the send too: a reset there ends the conversation.
             Err(err) if err.is_peer_gone() => return Ok(()),
@@ -122,12 +202,54 @@ mod tests {
     use crate::testutil::ephemeral;
 
     #[test]
+    fn a_reply_word_reads_upper_suffix_or_both_and_refuses_the_rest() {
+        let reply = |text: &str| EchoReply::parse(text).map(|r| r.answer(b"hi, you"));
+        assert_eq!(reply("upper").unwrap(), b"HI, YOU");
+        assert_eq!(reply("suffix SB").unwrap(), b"hi, youSB");
+        assert_eq!(reply("suffix  !!").unwrap(), b"hi, you !!");
+        assert_eq!(reply("upper suffix SB").unwrap(), b"HI, YOUSB");
+        for bad in [
+            "",
+            "lower",
+            "suffix",
+            "suffix ",
+            "uppercase",
+            "upper suffix",
+            "SB",
+        ] {
+            let refused = EchoReply::parse(bad).unwrap_err();
+            assert!(refused.contains(&format!("`{bad}`")), "{refused}");
+        }
+        assert_eq!(
+            EchoReply::tutorial("echo1"),
+            EchoReply::parse("upper").unwrap()
+        );
+        assert_eq!(
+            EchoReply::tutorial("echo3"),
+            EchoReply::parse("suffix SB").unwrap()
+        );
+        let words = [("reply".to_string(), "upper".to_string())].into();
+        assert_eq!(
+            EchoReply::from_words("echo2", &words).unwrap(),
+            EchoReply::tutorial("echo1")
+        );
+        let words = [("reply".to_string(), "x".to_string())].into();
+        let refused = EchoReply::from_words("echo2", &words)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.starts_with("the word `reply`: `x` is not an echo reply"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn echo1_server_and_client() {
         let listener = ephemeral();
         let addr = listener.local_addr();
         let server = thread::spawn(move || {
             let mut out = Vec::new();
-            echo1_server(listener, &mut out).map(|()| out)
+            echo1_server(listener, &EchoReply::tutorial("echo1"), &mut out).map(|()| out)
         });
         let mut client_out = Vec::new();
         echo1_client(addr, &mut client_out).unwrap();
@@ -141,7 +263,7 @@ mod tests {
         let addr = listener.local_addr();
         let server = thread::spawn(move || {
             let mut out = Vec::new();
-            echo2_server(listener, &mut out).map(|()| out)
+            echo2_server(listener, &EchoReply::tutorial("echo2"), &mut out).map(|()| out)
         });
         let mut input: &[u8] = b"hello\nworld\r\n";
         let mut client_out = Vec::new();
@@ -157,7 +279,7 @@ mod tests {
         let addr = listener.local_addr();
         let server = thread::spawn(move || {
             let mut out = Vec::new();
-            echo2_server(listener, &mut out).map(|()| out)
+            echo2_server(listener, &EchoReply::tutorial("echo2"), &mut out).map(|()| out)
         });
         let mut client = TcpStream::connect(addr).unwrap();
         client.write_all(b"hi").unwrap();
@@ -201,7 +323,9 @@ mod tests {
         let listener = ephemeral();
         let addr = listener.local_addr();
         // The server runs forever; the thread ends with the test process.
-        thread::spawn(move || echo3_server(listener, &mut io::sink()));
+        thread::spawn(move || {
+            echo3_server(listener, &EchoReply::tutorial("echo3"), &mut io::sink())
+        });
         let mut first = TcpStream::connect(addr).unwrap();
         // The second client connects while the first is served: it waits in the backlog.
         let mut second = TcpStream::connect(addr).unwrap();

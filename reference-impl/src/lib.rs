@@ -27,6 +27,10 @@ mod sticky;
 mod testutil;
 mod udp;
 
+/// How an echo server answers, read from a course's word `reply`: the harness checks a
+/// suite's word with the very parser the reference runs.
+pub use echo::EchoReply;
+
 pub use command::Limits;
 use net::{Datagram, Listener};
 
@@ -211,8 +215,9 @@ pub struct Options {
     /// is a protocol error, found before any of it is stored.
     pub frame_limits: frame::Limits,
     /// The literals a course may change, by name (`--word quit=q`): each program reads
-    /// those it has (udp-chat's client: `contacts`, space-separated, and `quit`) and keeps
-    /// the tutorial's for the others.
+    /// those it has (the echo servers' `reply`; udp-hello's `request` and `reply`;
+    /// udp-chat's client: `contacts`, space-separated, and `quit`) and keeps the tutorial's
+    /// for the others.
     pub words: std::collections::BTreeMap<String, String>,
 }
 
@@ -248,14 +253,22 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
             }
             let backlog = match program.transport {
                 Transport::Tcp { backlog } => backlog,
-                Transport::Udp => return run_udp_server(program, addr, &mut out),
+                Transport::Udp => return run_udp_server(program, addr, options, &mut out),
+            };
+            // A course's word is checked before the address is taken; only the echo
+            // servers read `reply` here.
+            let echo_reply = echo::EchoReply::from_words(program.id, &options.words);
+            let echo_reply = if program.id.starts_with("echo") {
+                echo_reply?
+            } else {
+                echo::EchoReply::tutorial(program.id)
             };
             let listener = Listener::bind(addr, backlog)?;
             let limits = &options.limits;
             match program.id {
-                "echo1" => echo::echo1_server(listener, &mut out),
-                "echo2" => echo::echo2_server(listener, &mut out),
-                "echo3" => echo::echo3_server(listener, &mut out),
+                "echo1" => echo::echo1_server(listener, &echo_reply, &mut out),
+                "echo2" => echo::echo2_server(listener, &echo_reply, &mut out),
+                "echo3" => echo::echo3_server(listener, &echo_reply, &mut out),
                 "recv-partial" => recv::recv_partial_server(listener, &mut out),
                 "recv-block" => recv::recv_block_server(listener, &mut out),
                 "recv-eof" => recv::recv_eof_server(listener, &mut out),
@@ -284,7 +297,9 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
                 "framed-header" => {
                     framed::framed_header_client(addr, &mut input, &mut out, &options.frame_limits)
                 }
-                "udp-hello" => udp::hello_client(addr, &mut out),
+                "udp-hello" => {
+                    udp::hello_client(addr, &udp::HelloWords::from_words(&options.words), &mut out)
+                }
                 "udp-chat" => {
                     let words = udp::ChatWords::from_words(&options.words);
                     udp::chat_client(addr, &words, &mut input, &mut out)
@@ -300,11 +315,12 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
 fn run_udp_server(
     program: &Program,
     addr: SocketAddr,
+    options: &Options,
     out: &mut impl io::Write,
 ) -> Result<(), Error> {
     let socket = Datagram::bind(addr)?;
     match program.id {
-        "udp-hello" => udp::hello_server(socket, out),
+        "udp-hello" => udp::hello_server(socket, &udp::HelloWords::from_words(&options.words), out),
         "udp-chat" => udp::chat_server(socket, &mut io::stdin().lock(), out),
         _ => unreachable!("PROGRAMS lists a UDP server with no implementation"),
     }
@@ -379,6 +395,9 @@ pub enum Error {
     /// Reading a line of standard input failed (not its end: that is no error).
     #[error("cannot read standard input: {0}")]
     Stdin(#[source] io::Error),
+    /// A course's word (`--word NAME=VALUE`) the program cannot take.
+    #[error("the word `{word}`: {message}")]
+    BadWord { word: String, message: String },
     /// Printing failed, e.g. the reader of stdout went away.
     #[error("cannot write to standard output: {0}")]
     Stdout(#[source] io::Error),

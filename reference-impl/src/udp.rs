@@ -53,9 +53,32 @@ impl ChatWords {
 /// The tutorial's `recvfrom(1024)` (the chat client's `BUFSIZE`): a longer datagram is cut
 /// to its first 1024 bytes, which SPEC.md makes part of the contract.
 const RECV_SIZE: usize = 1024;
-/// What the udp-hello client sends, and what its server answers.
+/// What the udp-hello client sends, and what its server answers: the tutorial's.
 const HELLO: &[u8] = b"hello";
 const HI: &[u8] = b"hi";
+
+/// The words of udp-hello a course may change: the client's `request` and the server's
+/// `reply` (the tutorial's `hello` and `hi`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelloWords {
+    pub request: Vec<u8>,
+    pub reply: Vec<u8>,
+}
+
+impl HelloWords {
+    /// The words `request` and `reply` where given, else the tutorial's.
+    pub fn from_words(words: &std::collections::BTreeMap<String, String>) -> HelloWords {
+        let word = |name: &str, tutorial: &[u8]| {
+            words
+                .get(name)
+                .map_or_else(|| tutorial.to_vec(), |w| w.as_bytes().to_vec())
+        };
+        HelloWords {
+            request: word("request", HELLO),
+            reply: word("reply", HI),
+        }
+    }
+}
 /// The chat server's `input('回复消息: ')`.
 const REPLY_PROMPT: &str = "回复消息: ";
 /// The chat client's two `input()` prompts.
@@ -66,18 +89,26 @@ const HIGHLIGHT: &str = "\x1b[1;44m";
 const NORMAL: &str = "\x1b[0m";
 
 /// udp-hello server: one datagram, printed as `print(msg)` prints bytes (`b'hello'`),
-/// answered with `hi` at the sender's address.
-pub fn hello_server(socket: Datagram, out: &mut impl Write) -> Result<(), Error> {
+/// answered with the reply (the tutorial's `hi`) at the sender's address.
+pub fn hello_server(
+    socket: Datagram,
+    words: &HelloWords,
+    out: &mut impl Write,
+) -> Result<(), Error> {
     let (message, from) = socket.recv_from(RECV_SIZE)?;
     print_line(out, &bytes_repr(&message))?;
-    socket.send_to(HI, from)
+    socket.send_to(&words.reply, from)
 }
 
 /// udp-hello client: sends `hello` and prints the reply as the tutorial's
 /// `print(back_msg.decode('utf-8'), addr)` does: `hi ('127.0.0.1', 9000)`.
-pub fn hello_client(server: SocketAddr, out: &mut impl Write) -> Result<(), Error> {
+pub fn hello_client(
+    server: SocketAddr,
+    words: &HelloWords,
+    out: &mut impl Write,
+) -> Result<(), Error> {
     let socket = Datagram::for_server(server)?;
-    socket.send_to(HELLO, server)?;
+    socket.send_to(&words.request, server)?;
     let (reply, from) = socket.recv_from(RECV_SIZE)?;
     // Lossy where `decode('utf-8')` would raise: the suites only send this client ASCII.
     print_line(
@@ -247,11 +278,39 @@ mod tests {
 
     /// Starts the hello server on a free port: its address, its prints, its result.
     fn start_hello() -> (SocketAddr, Receiver<Vec<u8>>, Receiver<Result<(), Error>>) {
+        start_hello_with(HelloWords::from_words(&Default::default()))
+    }
+
+    fn start_hello_with(
+        words: HelloWords,
+    ) -> (SocketAddr, Receiver<Vec<u8>>, Receiver<Result<(), Error>>) {
         let socket = ephemeral();
         let addr = socket.local_addr();
         let (tx, printed) = mpsc::channel();
-        let done = spawn(move || hello_server(socket, &mut Forward(tx)));
+        let done = spawn(move || hello_server(socket, &words, &mut Forward(tx)));
         (addr, printed, done)
+    }
+
+    #[test]
+    fn a_courses_hello_words_are_what_is_sent_and_answered() {
+        let words: std::collections::BTreeMap<String, String> =
+            [("request", "ping"), ("reply", "pong")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let words = HelloWords::from_words(&words);
+        let (addr, printed, server) = start_hello_with(words.clone());
+        let client = spawn(move || {
+            let mut out = Vec::new();
+            hello_client(addr, &words, &mut out).map(|()| out)
+        });
+        let client_out = finish(&client).unwrap();
+        finish(&server).unwrap();
+        assert_eq!(all_printed(&printed), b"b'ping'\n");
+        assert_eq!(
+            String::from_utf8(client_out).unwrap(),
+            format!("pong ('127.0.0.1', {})\n", addr.port())
+        );
     }
 
     /// Starts the chat server on a free port with `input` as its stdin.
@@ -290,7 +349,7 @@ mod tests {
         let (addr, printed, server) = start_hello();
         let client = spawn(move || {
             let mut out = Vec::new();
-            hello_client(addr, &mut out).map(|()| out)
+            hello_client(addr, &HelloWords::from_words(&Default::default()), &mut out).map(|()| out)
         });
         let client_out = finish(&client).unwrap();
         finish(&server).unwrap();
@@ -317,7 +376,7 @@ mod tests {
         let addr = server.local_addr().unwrap();
         let client = spawn(move || {
             let mut out = Vec::new();
-            hello_client(addr, &mut out).map(|()| out)
+            hello_client(addr, &HelloWords::from_words(&Default::default()), &mut out).map(|()| out)
         });
         let (message, from) = receive(&server);
         assert_eq!(message, b"hello");
