@@ -32,8 +32,9 @@ fn main() {
     std::fs::write(dest, out).expect("write embedded.rs");
 }
 
-/// Files two levels down (`<program>/<file>`), skipping the student corpus and the
-/// coverage tables (`.md`), which are for people.
+/// Files two levels down (`<program>/<file>`), skipping the student corpus. The coverage
+/// tables (`COVERAGE.md`) come along: `sockcheck variant init` writes them into a course's
+/// folder beside its cases.
 fn collect(base: &Path, dir: &Path, ext: Option<&str>, files: &mut Vec<(String, PathBuf)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -49,10 +50,7 @@ fn collect(base: &Path, dir: &Path, ext: Option<&str>, files: &mut Vec<(String, 
             if dir == base && rel != "students" {
                 collect(base, &path, ext, files);
             }
-        } else if dir != base
-            && ext.is_none_or(|e| path.extension().is_some_and(|x| x == e))
-            && path.extension().is_none_or(|x| x != "md")
-        {
+        } else if dir != base && ext.is_none_or(|e| path.extension().is_some_and(|x| x == e)) {
             let canonical = path.canonicalize().unwrap_or(path);
             files.push((rel, canonical));
         }

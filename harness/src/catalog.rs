@@ -116,6 +116,32 @@ impl Catalog {
     }
 
     /// The suites and fixtures of a checkout (`suites/`, `fixtures/`).
+    /// The bundled suites' files (`<program>/<file>`, text): cases, `program.toml`,
+    /// `COVERAGE.md`.
+    pub fn bundled_suite_files() -> Vec<(String, String)> {
+        embedded::SUITE_FILES
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect()
+    }
+
+    /// The bundled fixtures (`<program>/<case>.snap`, text).
+    pub fn bundled_fixture_files() -> Vec<(String, String)> {
+        embedded::FIXTURE_FILES
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect()
+    }
+
+    /// The files two levels under `base` (`<program>/<file>`, text), those ending in `.ext`
+    /// where given.
+    pub fn folder_files(
+        base: &Path,
+        ext: Option<&str>,
+    ) -> Result<Vec<(String, String)>, CatalogError> {
+        read_two_levels(base, ext)
+    }
+
     pub fn from_dirs(suites: &Path, fixtures: &Path) -> Result<Catalog, CatalogError> {
         Catalog::from_files(
             &read_two_levels(suites, None)?,
@@ -244,14 +270,12 @@ fn suite_of(
     // parser, so a bad one is named before any case runs; what such a server sends for
     // each b'' if it ignores the end is its answer to an empty message.
     let echo_reply = match toml.words.get("reply") {
-        Some(text) if id.starts_with("echo") => {
-            Some(
-                sockref::EchoReply::parse(text).map_err(|message| CatalogError::Bad {
-                    path: format!("suites/{id}/program.toml"),
-                    message: format!("the word `reply`: {message}"),
-                })?,
-            )
-        }
+        Some(text) if id.starts_with("echo") => Some(sockref::EchoReply::parse(text).map_err(
+            |message| CatalogError::Bad {
+                path: format!("suites/{id}/program.toml"),
+                message: format!("the word `reply`: {message}"),
+            },
+        )?),
         _ => None,
     };
     let eof_reply = toml.eof_reply.map(String::into_bytes).or_else(|| {

@@ -30,4 +30,5 @@ pub mod steps;
 pub mod syntax;
 pub mod tolerance;
 pub mod trace;
+pub mod variant;
 pub mod workdir;

@@ -34,8 +34,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("steps", &["steps"]),
     // The engine: loops over a case's steps and names no family.
     ("engine", &["engine"]),
-    // Many cases: the catalogue of suites, a submission's manifest, the batch.
-    ("batch", &["catalog", "manifest", "batch"]),
+    // Many cases: the catalogue of suites, a submission's manifest, the batch, a course's
+    // own suites folder and its recording.
+    ("batch", &["catalog", "manifest", "batch", "variant"]),
     // What people use: reports, the demo, the binary.
     ("cli", &["report", "demo", "cli", "main"]),
 ];

@@ -4,6 +4,7 @@
 
 mod run;
 mod signals;
+mod variant;
 
 use crate::batch::{self, CaseResult, Job};
 use crate::catalog::Catalog;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use variant::*;
 
 #[derive(Parser)]
 #[command(
@@ -42,11 +44,18 @@ enum Command {
     /// Run suites: against the bundled reference implementation, a submission folder, or a command.
     Run(RunArgs),
     /// List the programs and their cases.
-    List,
+    List {
+        /// A course's suites folder instead of the bundled suites.
+        #[arg(long)]
+        suites: Option<PathBuf>,
+    },
     /// Show a sticky-packet demonstration as a timeline (sticky1, sticky2).
     Demo {
         /// Program id: sticky1 or sticky2.
         program: String,
+        /// A course's suites folder instead of the bundled suites.
+        #[arg(long)]
+        suites: Option<PathBuf>,
         /// Run it against this server instead of the reference.
         #[arg(long, conflicts_with = "client")]
         server: Option<String>,
@@ -54,6 +63,14 @@ enum Command {
         #[arg(long)]
         client: Option<String>,
     },
+    /// A course's own suites folder: the bundled suites with the course's words.
+    Variant {
+        #[command(subcommand)]
+        command: VariantCommand,
+    },
+    /// Record a suites folder's fixtures: from the bundled reference given the folder's
+    /// words, or from your own solution (--server/--client).
+    Record(RecordArgs),
     /// Play a program of the reference implementation.
     /// `sockcheck reference <program-id> <server|client> [--addr HOST:PORT]`
     #[command(disable_help_flag = true)]
@@ -73,7 +90,10 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let out = Out::default();
-    if matches!(cli.command, Command::Run(_) | Command::Demo { .. }) {
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Demo { .. } | Command::Variant { .. } | Command::Record(_)
+    ) {
         // Before any thread: a user namespace can only be entered by a single-threaded
         // process, and the interrupt signals must be blocked in every thread to come.
         prepare_isolation();
@@ -82,16 +102,25 @@ pub fn main() -> ExitCode {
     match cli.command {
         // The reference's own command line: the suites run the reference through it.
         Command::Reference { args } => ExitCode::from(sockref::cli::main(args)),
-        Command::List => list(&out),
+        Command::List { suites } => list(suites.as_deref(), &out),
         Command::Demo {
             program,
+            suites,
             server,
             client,
-        } => match demo(&program, server, client, &out) {
+        } => match demo(&program, suites.as_deref(), server, client, &out) {
             Ok(code) => ExitCode::from(code),
             Err(message) => refuse(&message),
         },
         Command::Run(args) => match run(args, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
+        Command::Variant { command } => match variant(command, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
+        Command::Record(args) => match record(args, &out) {
             Ok(code) => ExitCode::from(code),
             Err(message) => refuse(&message),
         },
@@ -136,11 +165,12 @@ impl Out {
 /// Runs a suite's demonstration case and prints its timeline.
 pub(super) fn demo(
     program: &str,
+    suites: Option<&std::path::Path>,
     server: Option<String>,
     client: Option<String>,
     out: &Out,
 ) -> Result<u8, String> {
-    let catalog = catalog()?;
+    let catalog = catalog(suites)?;
     let with_demo: Vec<&str> = catalog
         .suites
         .iter()
@@ -201,12 +231,16 @@ pub(super) fn demo(
     Ok(report::exit_code(std::slice::from_ref(&result)) as u8)
 }
 
-pub(super) fn catalog() -> Result<Catalog, String> {
-    Catalog::embedded().map_err(|e| format!("the built-in suites are broken: {e}"))
+/// The bundled suites, or a course's folder (refused when its fixtures are stale).
+pub(super) fn catalog(suites: Option<&std::path::Path>) -> Result<Catalog, String> {
+    match suites {
+        Some(dir) => crate::variant::load(dir),
+        None => Catalog::embedded().map_err(|e| format!("the built-in suites are broken: {e}")),
+    }
 }
 
-pub(super) fn list(out: &Out) -> ExitCode {
-    let catalog = match catalog() {
+pub(super) fn list(suites: Option<&std::path::Path>, out: &Out) -> ExitCode {
+    let catalog = match catalog(suites) {
         Ok(c) => c,
         Err(e) => return refuse(&e),
     };

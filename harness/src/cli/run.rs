@@ -7,6 +7,9 @@ use super::*;
 pub(super) struct RunArgs {
     /// Program ids to check (default: all, or those the manifest lists).
     ids: Vec<String>,
+    /// A course's suites folder instead of the bundled suites (`sockcheck variant init`).
+    #[arg(long)]
+    suites: Option<PathBuf>,
     /// A submission folder with a sockcheck.toml.
     #[arg(long, conflicts_with_all = ["server", "client"])]
     dir: Option<PathBuf>,
@@ -146,7 +149,7 @@ pub(super) fn nothing_to_check(jobs: &[Job], how: &dyn Fn(Role) -> String) -> Op
 
 pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
     check_options(&args)?;
-    let catalog = catalog()?;
+    let catalog = catalog(args.suites.as_deref())?;
     let known = catalog.ids();
     for id in &args.ids {
         if !known.contains(&id.as_str()) {
