@@ -3,8 +3,9 @@
 //! case.
 
 use super::Options;
+use rustix::event::PollFlags;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// Signals passed on to the program.
@@ -18,11 +19,12 @@ const FORWARDED: [libc::c_int; 6] = [
 ];
 
 /// SIGCHLD, SIGTERM and the forwarded signals, blocked and read from a signalfd.
-pub(super) struct SignalFd(RawFd);
+pub(super) struct SignalFd(OwnedFd);
 
 impl SignalFd {
     pub(super) fn new() -> io::Result<SignalFd> {
-        // SAFETY: building a sigset and blocking it in this single-threaded process.
+        // SAFETY: building a sigset and blocking it in this single-threaded process; the
+        // signalfd is a fresh fd we then own.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
@@ -36,26 +38,21 @@ impl SignalFd {
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }
-            Ok(SignalFd(fd))
+            Ok(SignalFd(OwnedFd::from_raw_fd(fd)))
         }
     }
 
     /// Waits at most `timeout` (`None`: forever) for a signal.
     fn next(&self, timeout: Option<Duration>) -> Option<libc::c_int> {
-        if !crate::poll::ready(self.0, libc::POLLIN, timeout) {
+        if !crate::poll::ready(&self.0, PollFlags::IN, timeout) {
             return None;
         }
-        // SAFETY: read of one signalfd_siginfo into a zeroed struct.
-        unsafe {
-            let mut info: libc::signalfd_siginfo = std::mem::zeroed();
-            let size = std::mem::size_of::<libc::signalfd_siginfo>();
-            let n = libc::read(
-                self.0,
-                (&mut info as *mut libc::signalfd_siginfo).cast(),
-                size,
-            );
-            (n as usize == size).then_some(info.ssi_signo as libc::c_int)
-        }
+        // One signalfd_siginfo a read, as bytes: its first field is the signal (ssi_signo,
+        // a u32).
+        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+        let n = rustix::io::read(&self.0, &mut info).ok()?;
+        let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+        (n == info.len()).then_some(signo as libc::c_int)
     }
 }
 

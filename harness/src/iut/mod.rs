@@ -15,7 +15,7 @@ pub use stderr::{last_exception, Tail, STDERR_TAIL};
 use crate::stdout::Printed;
 use pipes::{pipe, read_available, read_status, set_nonblocking, set_up_stdio_pipe, PIPE_SIZE};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -170,17 +170,17 @@ impl Iut {
     }
 
     /// The fds to poll for input: stdout, stderr, and the pidfd (readable at exit).
-    pub fn poll_fds(&self) -> Vec<RawFd> {
+    pub fn poll_fds(&self) -> Vec<BorrowedFd<'_>> {
         let mut fds = Vec::new();
         if let Some(s) = &self.stdout {
-            fds.push(s.as_raw_fd());
+            fds.push(s.as_fd());
         }
         if let Some(s) = &self.stderr {
-            fds.push(s.as_raw_fd());
+            fds.push(s.as_fd());
         }
         if self.status.is_none() {
             if let Some(p) = &self.pidfd {
-                fds.push(p.as_raw_fd());
+                fds.push(p.as_fd());
             }
         }
         fds

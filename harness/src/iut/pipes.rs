@@ -1,8 +1,9 @@
 //! The pipes between the harness and a case's init: their creation, non-blocking reads,
 //! and the status pipe's lines (ready, could not start, the program's wait status).
 
+use rustix::event::PollFlags;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
 /// Pipe capacity asked for stdout and stderr: fewer wake-ups for a program that prints a lot.
@@ -35,7 +36,7 @@ pub(super) fn read_status(pipe: &mut std::fs::File, deadline: Instant) -> Option
                 if left.is_zero() {
                     return None;
                 }
-                crate::poll::ready(pipe.as_raw_fd(), libc::POLLIN, Some(left));
+                crate::poll::ready(&*pipe, PollFlags::IN, Some(left));
             }
             Err(_) => return None,
         }
