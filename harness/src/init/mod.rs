@@ -31,6 +31,7 @@ pub(crate) use privileges::keep_sys_admin;
 use mounts::{cstring, isolate_files};
 use privileges::{drop_privileges, set_limits, shared_nproc_limit};
 use reaper::{kill_all, supervise, SignalFd};
+use rustix::process::Pid;
 use std::ffi::{CString, OsString};
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, RawFd};
@@ -178,8 +179,7 @@ impl Status {
 
 /// Everything before the program starts: the files it sees and the process cap.
 fn prepare(options: &Options) -> Result<(), String> {
-    // SAFETY: getpid cannot fail.
-    if options.pid_namespace && unsafe { libc::getpid() } == 1 {
+    if options.pid_namespace && rustix::process::getpid().is_init() {
         // The cap on processes: pid_max of the pid namespace (Linux 6.14 and later make it
         // per namespace; older kernels refuse, and the cap is then the rlimit's alone).
         let pid_max = (options.limits.processes + 1).max(MIN_PID_MAX);
@@ -193,7 +193,7 @@ fn prepare(options: &Options) -> Result<(), String> {
 }
 
 /// Forks and execs the program.
-fn start(options: &Options) -> io::Result<libc::pid_t> {
+fn start(options: &Options) -> io::Result<Pid> {
     let argv = Argv::new(&options.command)?;
     let nproc = (!options.pid_namespace).then(|| shared_nproc_limit(options.limits.processes));
     // SAFETY: this process is single-threaded, so the child may do anything before exec;
@@ -202,10 +202,11 @@ fn start(options: &Options) -> io::Result<libc::pid_t> {
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }
-    if pid == 0 {
+    // No pid (0): this is the child.
+    let Some(pid) = Pid::from_raw(pid) else {
         // SAFETY: in the child, see above.
         unsafe { program_child(options.limits, nproc, &argv.pointers) }
-    }
+    };
     if !options.pid_namespace {
         // Orphans of the program come back to us, to be killed with the case.
         // SAFETY: prctl with integer arguments.
@@ -240,7 +241,7 @@ impl Argv {
 /// The program's side of the fork: default signals, death with the init, limits, no
 /// privileges, exec.
 unsafe fn program_child(limits: Limits, nproc: Option<u64>, argv: &[*const libc::c_char]) -> ! {
-    let parent = libc::getppid();
+    let parent = rustix::process::getppid();
     default_signals();
     die_with(parent);
     set_limits(limits, nproc);
@@ -268,9 +269,9 @@ unsafe fn default_signals() {
 /// Dies with the init, even when the init is killed. `parent` is the init's pid as read
 /// first thing after the fork: if the init died before the death signal was set, this
 /// child has another parent by now, and exits at once.
-unsafe fn die_with(parent: libc::pid_t) {
+unsafe fn die_with(parent: Option<Pid>) {
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-    if libc::getppid() != parent {
+    if rustix::process::getppid() != parent {
         libc::_exit(126);
     }
 }

@@ -31,8 +31,7 @@ pub(super) unsafe fn set_limits(limits: Limits, nproc: Option<u64>) {
 /// the cap is what the user runs now plus the case's share. Root is exempt from it (the
 /// kernel does not count processes of uid 0), so it bounds only ordinary users.
 pub(super) fn shared_nproc_limit(processes: u64) -> u64 {
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     let mut tasks = 0u64;
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {

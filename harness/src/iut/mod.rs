@@ -14,6 +14,7 @@ pub use stderr::{last_exception, Tail, STDERR_TAIL};
 
 use crate::stdout::Printed;
 use pipes::{pipe, read_available, read_status, set_nonblocking, set_up_stdio_pipe, PIPE_SIZE};
+use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -331,22 +332,16 @@ impl Iut {
     /// its process group if it does not within a deadline.
     pub fn kill(&mut self) {
         if self.status.is_none() {
-            let pid = self.child.id() as libc::pid_t;
+            // Our own child, not yet reaped: the pid and the process group are still its.
+            let pid = Pid::from_child(&self.child);
             if self.pid_namespace {
-                // SAFETY: signalling our own child and its process group.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::kill(-pid, libc::SIGKILL);
-                }
+                let _ = kill_process(pid, Signal::KILL);
+                let _ = kill_process_group(pid, Signal::KILL);
             } else {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
+                let _ = kill_process(pid, Signal::TERM);
                 if !self.wait_exit(Instant::now() + INIT_END) {
-                    // SAFETY: as above.
-                    unsafe {
-                        libc::kill(-pid, libc::SIGKILL);
-                        libc::kill(pid, libc::SIGKILL);
-                    }
+                    let _ = kill_process_group(pid, Signal::KILL);
+                    let _ = kill_process(pid, Signal::KILL);
                 }
             }
             if let Ok(status) = self.child.wait() {
@@ -476,8 +471,8 @@ fn await_ready(child: &mut Child, status_pipe: &mut std::fs::File) -> io::Result
     match read_status(status_pipe, Instant::now() + INIT_READY) {
         Some(line) if line.starts_with('R') => Ok(()),
         other => {
-            // SAFETY: our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+            // Our own child, not yet reaped.
+            let _ = kill_process(Pid::from_child(child), Signal::KILL);
             let _ = child.wait();
             let why = match other {
                 Some(line) => line.trim_start_matches('E').to_string(),
@@ -506,8 +501,8 @@ fn nonblocking_stdio(
     {
         if let Err(e) = set_up_stdio_pipe(fd) {
             // No Iut will end it: end it here (SIGTERM: it also kills its descendants).
-            // SAFETY: our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            // Our own child, not yet reaped.
+            let _ = kill_process(Pid::from_child(child), Signal::TERM);
             let _ = child.wait();
             return Err(e);
         }

@@ -174,9 +174,9 @@ pub fn in_user_namespace() -> bool {
 /// (and, not being uid 0 there, lose every capability at `execve`). Must be called while
 /// the process has one thread: the kernel refuses `CLONE_NEWUSER` to a multi-threaded one.
 pub fn enter_user_namespace() -> io::Result<()> {
-    // SAFETY: getuid/getgid cannot fail; unshare only changes this (single-threaded)
-    // process's user namespace.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
+    // SAFETY: unshare only changes this (single-threaded) process's user namespace.
     if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -342,8 +342,7 @@ fn lock_name(addr: SocketAddr) -> String {
 /// every run of the user must find the same locks, whatever its TMPDIR.
 pub fn runtime_dir() -> io::Result<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
         Some(base) if base.is_absolute() && base.is_dir() => base.join("sockcheck"),
         _ => PathBuf::from(format!("/tmp/sockcheck-{uid}")),
