@@ -31,7 +31,7 @@ pub(crate) use privileges::keep_sys_admin;
 use mounts::{cstring, isolate_files};
 use privileges::{drop_privileges, set_limits, shared_nproc_limit};
 use reaper::{kill_all, supervise, SignalFd};
-use rustix::process::Pid;
+use rustix::process::{Pid, Signal};
 use std::ffi::{CString, OsString};
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, RawFd};
@@ -208,9 +208,9 @@ fn start(options: &Options) -> io::Result<Pid> {
         unsafe { program_child(options.limits, nproc, &argv.pointers) }
     };
     if !options.pid_namespace {
-        // Orphans of the program come back to us, to be killed with the case.
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        // Orphans of the program come back to us, to be killed with the case (the kernel
+        // takes any pid as yes).
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     }
     Ok(pid)
 }
@@ -270,7 +270,7 @@ unsafe fn default_signals() {
 /// first thing after the fork: if the init died before the death signal was set, this
 /// child has another parent by now, and exits at once.
 unsafe fn die_with(parent: Option<Pid>) {
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
     if rustix::process::getppid() != parent {
         libc::_exit(126);
     }

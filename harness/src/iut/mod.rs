@@ -434,11 +434,11 @@ fn init_command(
 /// What the init's side of the fork does before it execs: the status pipe as fd 3, death
 /// with the case's thread, and (in a user namespace) the capabilities the init needs.
 fn before_exec(command: &mut Command, status_fd: RawFd) {
-    let harness = std::process::id() as libc::pid_t;
+    let harness = rustix::process::getpid();
     let user_namespace = crate::sandbox::in_user_namespace();
     // SIGTERM, which the init takes as the end of the case: it kills everything (on the
     // shared network its descendants, one by one) and removes the case's folder.
-    let death_signal = libc::SIGTERM;
+    let death_signal = Signal::TERM;
     // SAFETY: only async-signal-safe calls (fcntl, dup2, prctl, getppid, capget,
     // capset) between fork and exec.
     unsafe {
@@ -451,10 +451,9 @@ fn before_exec(command: &mut Command, status_fd: RawFd) {
             libc::close(high);
             // The init ends with the thread that ran the case, even if the harness is
             // killed (and if the harness died already, it does not start).
-            libc::prctl(libc::PR_SET_PDEATHSIG, death_signal);
-            // (In a pid namespace the parent is outside it: getppid says 0.)
-            let parent = libc::getppid();
-            if parent != harness && parent != 0 {
+            let _ = rustix::process::set_parent_process_death_signal(Some(death_signal));
+            // (In a pid namespace the parent is outside it: getppid says none.)
+            if rustix::process::getppid().is_some_and(|parent| parent != harness) {
                 libc::_exit(126);
             }
             if user_namespace {
