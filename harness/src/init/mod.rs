@@ -28,9 +28,11 @@ pub use options::{Limits, Options, SUBCOMMAND};
 // The harness's side of the fork that starts the init passes on what it needs.
 pub(crate) use privileges::keep_sys_admin;
 
-use mounts::{cstring, isolate_files};
+use mounts::isolate_files;
 use privileges::{drop_privileges, set_limits, shared_nproc_limit};
 use reaper::{kill_all, supervise, SignalFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::FdFlags;
 use rustix::process::{Pid, Signal};
 use std::ffi::{CString, OsString};
 use std::io::{self, Write};
@@ -120,17 +122,10 @@ struct Folder {
 
 impl Folder {
     fn open(dir: &Path) -> Option<Folder> {
-        let parent = cstring(dir.parent()?).ok()?;
-        // SAFETY: open of a NUL-terminated path; the fd is then owned.
-        let fd = unsafe {
-            libc::open(
-                parent.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        (fd >= 0).then(|| Folder {
-            // SAFETY: a fresh fd we own.
-            parent: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let parent = rustix::fs::open(dir.parent()?, flags, Mode::empty()).ok()?;
+        Some(Folder {
+            parent,
             name: dir.file_name().unwrap_or_default().to_os_string(),
         })
     }
@@ -156,13 +151,13 @@ impl Status {
             let mut st: libc::stat = std::mem::zeroed();
             libc::fstat(STATUS_FD, &mut st) == 0
         };
-        if open {
-            // The program must not inherit it.
-            // SAFETY: fcntl on our own fd.
-            unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
         // SAFETY: the harness gave us this fd, and only this struct owns it.
-        Status(open.then(|| unsafe { std::fs::File::from_raw_fd(STATUS_FD) }))
+        let file = open.then(|| unsafe { std::fs::File::from_raw_fd(STATUS_FD) });
+        if let Some(f) = &file {
+            // The program must not inherit it.
+            let _ = rustix::io::fcntl_setfd(f, FdFlags::CLOEXEC);
+        }
+        Status(file)
     }
 
     fn send(&mut self, line: &str) {
@@ -278,14 +273,10 @@ unsafe fn die_with(parent: Option<Pid>) {
 
 /// Points stdin, stdout and stderr at /dev/null.
 fn detach_stdio() {
-    // SAFETY: open and dup2 on standard fds of this process.
-    unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        if null >= 0 {
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
-            libc::close(null);
-        }
+    let flags = OFlags::RDWR | OFlags::CLOEXEC;
+    if let Ok(null) = rustix::fs::open("/dev/null", flags, Mode::empty()) {
+        let _ = rustix::stdio::dup2_stdin(&null);
+        let _ = rustix::stdio::dup2_stdout(&null);
+        let _ = rustix::stdio::dup2_stderr(&null);
     }
 }

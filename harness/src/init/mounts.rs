@@ -129,7 +129,7 @@ fn mount_own_proc() {
     }
 }
 
-pub(super) fn cstring(p: &Path) -> io::Result<CString> {
+fn cstring(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other)
 }
 

@@ -150,7 +150,7 @@ impl Iut {
         let mut child = crate::interrupt::spawn_init(ticket, pid_namespace, || command.spawn())?;
         drop(status_write);
         let mut status_pipe = std::fs::File::from(status_read);
-        set_nonblocking(status_pipe.as_raw_fd())?;
+        set_nonblocking(&status_pipe)?;
         await_ready(&mut child, &mut status_pipe)?;
         let (stdin, stdout, stderr) = nonblocking_stdio(&mut child)?;
         let pidfd = crate::poll::pidfd_open(child.id());
@@ -165,7 +165,7 @@ impl Iut {
             out,
             err: Tail::default(),
             status: None,
-            buf: vec![0; PIPE_SIZE as usize],
+            buf: vec![0; PIPE_SIZE],
             workdir: None,
         })
     }
@@ -259,8 +259,7 @@ impl Iut {
     /// `/proc/PID/stat`, to tell a program going round a loop from one that waits.
     pub fn cpu_time(&self) -> Option<std::time::Duration> {
         let ticks: u64 = self.group_processes()?.iter().map(|p| p.ticks).sum();
-        // SAFETY: sysconf has no preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        let per_second = rustix::param::clock_ticks_per_second().max(1);
         Some(std::time::Duration::from_millis(ticks * 1000 / per_second))
     }
 
@@ -440,15 +439,16 @@ fn before_exec(command: &mut Command, status_fd: RawFd) {
     // shared network its descendants, one by one) and removes the case's folder.
     let death_signal = Signal::TERM;
     // SAFETY: only async-signal-safe calls (fcntl, dup2, prctl, getppid, capget,
-    // capset) between fork and exec.
+    // capset) between fork and exec; `status_fd` is open in the child, a copy of the
+    // harness's, which drops it only once the spawn has returned.
     unsafe {
         command.pre_exec(move || {
             // The status pipe becomes fd 3 (dup2 also drops its close-on-exec).
-            let high = libc::fcntl(status_fd, libc::F_DUPFD, 10);
-            if high < 0 || libc::dup2(high, crate::init::STATUS_FD) < 0 {
+            let high = rustix::io::fcntl_dupfd_cloexec(BorrowedFd::borrow_raw(status_fd), 10)?;
+            if libc::dup2(high.as_raw_fd(), crate::init::STATUS_FD) < 0 {
                 return Err(io::Error::last_os_error());
             }
-            libc::close(high);
+            drop(high);
             // The init ends with the thread that ran the case, even if the harness is
             // killed (and if the harness died already, it does not start).
             let _ = rustix::process::set_parent_process_death_signal(Some(death_signal));
@@ -491,9 +491,9 @@ fn nonblocking_stdio(
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     for fd in [
-        stdin.as_ref().map(|s| s.as_raw_fd()),
-        stdout.as_ref().map(|s| s.as_raw_fd()),
-        stderr.as_ref().map(|s| s.as_raw_fd()),
+        stdin.as_ref().map(|s| s.as_fd()),
+        stdout.as_ref().map(|s| s.as_fd()),
+        stderr.as_ref().map(|s| s.as_fd()),
     ]
     .into_iter()
     .flatten()
