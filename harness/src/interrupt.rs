@@ -4,7 +4,7 @@
 //! SIGTERM) takes the lock for good, ends every init, waits for them, removes every folder,
 //! and leaves the lock held so that no case starts anything more before the process exits.
 
-use rustix::process::Signal;
+use rustix::process::{Pid, Signal};
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -25,7 +25,7 @@ struct Entry {
     /// and its pid reused), its pid, and whether it is pid 1 of a pid namespace (SIGKILL
     /// ends it all) or a subreaper on the shared network (SIGTERM: it kills its
     /// descendants, then exits).
-    init: Option<(OwnedFd, libc::pid_t, bool)>,
+    init: Option<(OwnedFd, Pid, bool)>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -81,7 +81,7 @@ pub fn spawn_init(
         return Err(interrupted());
     }
     let child = spawn()?;
-    let pid = child.id() as libc::pid_t;
+    let pid = Pid::from_child(&child);
     if let (Some(entry), Some(fd)) = (
         reg.cases.get_mut(&ticket.0),
         crate::poll::pidfd_open(child.id()),
@@ -125,8 +125,7 @@ pub fn terminate() {
     for (fd, pid, _) in reg.cases.values().filter_map(|e| e.init.as_ref()) {
         if !crate::poll::wait_exit(fd, deadline) {
             // Still not exited, so its pid (and process group) is still its own.
-            // SAFETY: signalling the group of an init that has not been reaped.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            let _ = rustix::process::kill_process_group(*pid, Signal::KILL);
             send(fd, Signal::KILL);
             crate::poll::wait_exit(fd, Instant::now() + Duration::from_secs(1));
         }

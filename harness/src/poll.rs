@@ -2,31 +2,29 @@
 //! which a process's exit is an fd that becomes readable (no signal handler, and no pid
 //! that another process could take once it is reaped).
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// Waits until one of `fds` is ready for its events, at most `timeout` (`None`: however
 /// long it takes), as `poll` does: the count of ready fds, and their `revents` set. The
-/// timeout is cut down to whole milliseconds: under one, it only looks.
-pub fn poll_fds(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
-    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
-    // SAFETY: a valid array of pollfds for the duration of the call.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+/// timeout is cut down to whole milliseconds, the unit of `poll(2)` (rustix passes `ppoll`
+/// a timespec): under one, it only looks.
+pub fn poll_fds(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usize> {
+    let timeout = timeout.map(|t| {
+        let ms = t.as_millis().min(i32::MAX as u128) as i64;
+        Timespec {
+            tv_sec: ms / 1000,
+            tv_nsec: ms % 1000 * 1_000_000,
+        }
+    });
+    Ok(rustix::event::poll(fds, timeout.as_ref())?)
 }
 
 /// Whether `fd` is ready for `events` within `timeout` (`None`: waits until it is).
-pub fn ready(fd: RawFd, events: libc::c_short, timeout: Option<Duration>) -> bool {
-    let mut one = [libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    }];
+pub fn ready(fd: impl AsFd, events: PollFlags, timeout: Option<Duration>) -> bool {
+    let mut one = [PollFd::from_borrowed_fd(fd.as_fd(), events)];
     poll_fds(&mut one, timeout).is_ok_and(|n| n > 0)
 }
 
@@ -41,7 +39,7 @@ pub fn pidfd_open(pid: u32) -> Option<OwnedFd> {
 /// `deadline`; whether it has.
 pub fn wait_exit(pidfd: &OwnedFd, deadline: Instant) -> bool {
     let left = deadline.saturating_duration_since(Instant::now());
-    ready(pidfd.as_raw_fd(), libc::POLLIN, Some(left))
+    ready(pidfd, PollFlags::IN, Some(left))
 }
 
 #[cfg(test)]
@@ -68,24 +66,15 @@ mod tests {
             let (r, w) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
             (w, r)
         };
-        let fd = reader.as_raw_fd();
-        assert!(!ready(fd, libc::POLLIN, Some(Duration::ZERO)));
+        assert!(!ready(&reader, PollFlags::IN, Some(Duration::ZERO)));
         std::io::Write::write_all(&mut writer, b"x").expect("writes");
-        assert!(ready(fd, libc::POLLIN, Some(Duration::from_secs(10))));
+        assert!(ready(&reader, PollFlags::IN, Some(Duration::from_secs(10))));
         let mut both = [
-            libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: writer.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            PollFd::new(&reader, PollFlags::IN),
+            PollFd::new(&writer, PollFlags::IN),
         ];
         assert_eq!(poll_fds(&mut both, Some(Duration::ZERO)).ok(), Some(1));
-        assert_ne!(both[0].revents, 0);
-        assert_eq!(both[1].revents, 0);
+        assert!(!both[0].revents().is_empty());
+        assert!(both[1].revents().is_empty());
     }
 }

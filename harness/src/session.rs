@@ -9,12 +9,13 @@ use crate::iut::{Iut, IutSpec};
 use crate::sandbox;
 use crate::stdout::Printed;
 use crate::trace::{Event, Trace};
+use rustix::event::{PollFd, PollFlags};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// How a connection ended, seen from the peer.
@@ -116,20 +117,13 @@ impl Conn {
 
     /// How many bytes the kernel holds for us, unread.
     pub fn buffered(&self) -> usize {
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD writes an int.
-        let rc = unsafe { libc::ioctl(self.fd(), libc::FIONREAD, &mut n) };
-        if rc < 0 {
-            0
-        } else {
-            n as usize
-        }
+        rustix::io::ioctl_fionread(&self.sock).map_or(0, |n| n as usize)
     }
 
     /// Whether the program ended its side (FIN, or a reset): whatever it sent before is
     /// all it will send. Polled, as this does not read.
     pub fn peer_ended(&self) -> bool {
-        crate::poll::ready(self.fd(), libc::POLLRDHUP, Some(Duration::ZERO))
+        crate::poll::ready(&self.sock, PollFlags::RDHUP, Some(Duration::ZERO))
     }
 
     /// Sets the receive low-water mark, so that `poll` reports the socket readable only once
@@ -394,28 +388,26 @@ impl Session {
 
     /// Waits at most `timeout` for one of `interest`, output or exit; then drains output.
     pub fn pump(&mut self, timeout: Duration, interest: &[Interest]) {
-        let mut fds: Vec<libc::pollfd> = interest
+        let mut fds: Vec<PollFd<'_>> = interest
             .iter()
-            .map(|i| match *i {
-                Interest::Readable(fd) => libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                Interest::Writable(fd) => libc::pollfd {
-                    fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                },
+            .map(|i| {
+                let (fd, events) = match *i {
+                    Interest::Readable(fd) => (fd, PollFlags::IN),
+                    Interest::Writable(fd) => (fd, PollFlags::OUT),
+                };
+                // SAFETY: an interest names a socket its caller holds (a connection, the
+                // listener, a datagram socket, one being connected) or the program's
+                // stdin, open for the whole wait; the borrow ends with the poll below.
+                PollFd::from_borrowed_fd(unsafe { BorrowedFd::borrow_raw(fd) }, events)
             })
             .collect();
         let mut timeout = timeout;
         if let Some(iut) = &self.iut {
-            fds.extend(iut.poll_fds().into_iter().map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            }));
+            fds.extend(
+                iut.poll_fds()
+                    .into_iter()
+                    .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)),
+            );
             if iut.needs_exit_polling() {
                 timeout = timeout.min(EXIT_POLL_SLICE);
             }
@@ -621,7 +613,7 @@ impl Session {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
                 let fd = sock.as_raw_fd();
                 let ready = self.wait_for(deadline, &|_| vec![Interest::Writable(fd)], |_| {
-                    crate::poll::ready(fd, libc::POLLOUT, Some(Duration::ZERO)).then_some(())
+                    crate::poll::ready(&sock, PollFlags::OUT, Some(Duration::ZERO)).then_some(())
                 });
                 if ready.is_none() {
                     return Err(io::ErrorKind::TimedOut.into());
@@ -813,7 +805,7 @@ mod tests {
         while conn.end.is_none() && Instant::now() < deadline {
             conn.fill(1, &mut trace);
             // Waits for the FIN, at most 100 ms a round.
-            crate::poll::ready(conn.fd(), libc::POLLIN, Some(Duration::from_millis(100)));
+            crate::poll::ready(&conn.sock, PollFlags::IN, Some(Duration::from_millis(100)));
         }
         assert_eq!(conn.end, Some(End::Eof));
         (conn, addr)

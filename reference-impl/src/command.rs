@@ -4,6 +4,7 @@
 //! and deadlocks once stderr fills its pipe), and bounds it in time and in output, since
 //! the reference is a remote shell.
 
+use rustix::process::{kill_process_group, Pid, Signal};
 use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -346,14 +347,9 @@ impl Group {
     /// SIGKILL to every process of the group. The shell is not reaped before the drop,
     /// so its pid, which is the group's id, cannot have been reused by then.
     fn kill(&mut self) {
-        let Ok(pgid) = libc::pid_t::try_from(self.0.id()) else {
-            return;
-        };
-        // SAFETY: kill(2) takes no pointers; a negative pid names a process group.
+        let pgid = Pid::from_child(&self.0);
         // It fails only with ESRCH once every process of the group is gone: that is fine.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+        let _ = kill_process_group(pgid, Signal::KILL);
     }
 }
 

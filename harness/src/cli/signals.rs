@@ -12,8 +12,7 @@ pub(super) static ISOLATION: std::sync::OnceLock<(Policy, sandbox::Mode, Option<
 pub(super) fn prepare_isolation() {
     let mut policy = Policy::from_env();
     let mut why_not = None;
-    // SAFETY: geteuid cannot fail.
-    if policy == Policy::Auto && unsafe { libc::geteuid() } != 0 {
+    if policy == Policy::Auto && !rustix::process::geteuid().is_root() {
         if let Err(e) = sandbox::enter_user_namespace() {
             why_not = Some(format!("no user namespace for an ordinary user ({e})"));
         }

@@ -28,9 +28,12 @@ pub use options::{Limits, Options, SUBCOMMAND};
 // The harness's side of the fork that starts the init passes on what it needs.
 pub(crate) use privileges::keep_sys_admin;
 
-use mounts::{cstring, isolate_files};
+use mounts::isolate_files;
 use privileges::{drop_privileges, set_limits, shared_nproc_limit};
 use reaper::{kill_all, supervise, SignalFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::FdFlags;
+use rustix::process::{Pid, Signal};
 use std::ffi::{CString, OsString};
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, RawFd};
@@ -119,17 +122,10 @@ struct Folder {
 
 impl Folder {
     fn open(dir: &Path) -> Option<Folder> {
-        let parent = cstring(dir.parent()?).ok()?;
-        // SAFETY: open of a NUL-terminated path; the fd is then owned.
-        let fd = unsafe {
-            libc::open(
-                parent.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        (fd >= 0).then(|| Folder {
-            // SAFETY: a fresh fd we own.
-            parent: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let parent = rustix::fs::open(dir.parent()?, flags, Mode::empty()).ok()?;
+        Some(Folder {
+            parent,
             name: dir.file_name().unwrap_or_default().to_os_string(),
         })
     }
@@ -155,13 +151,13 @@ impl Status {
             let mut st: libc::stat = std::mem::zeroed();
             libc::fstat(STATUS_FD, &mut st) == 0
         };
-        if open {
-            // The program must not inherit it.
-            // SAFETY: fcntl on our own fd.
-            unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
         // SAFETY: the harness gave us this fd, and only this struct owns it.
-        Status(open.then(|| unsafe { std::fs::File::from_raw_fd(STATUS_FD) }))
+        let file = open.then(|| unsafe { std::fs::File::from_raw_fd(STATUS_FD) });
+        if let Some(f) = &file {
+            // The program must not inherit it.
+            let _ = rustix::io::fcntl_setfd(f, FdFlags::CLOEXEC);
+        }
+        Status(file)
     }
 
     fn send(&mut self, line: &str) {
@@ -178,8 +174,7 @@ impl Status {
 
 /// Everything before the program starts: the files it sees and the process cap.
 fn prepare(options: &Options) -> Result<(), String> {
-    // SAFETY: getpid cannot fail.
-    if options.pid_namespace && unsafe { libc::getpid() } == 1 {
+    if options.pid_namespace && rustix::process::getpid().is_init() {
         // The cap on processes: pid_max of the pid namespace (Linux 6.14 and later make it
         // per namespace; older kernels refuse, and the cap is then the rlimit's alone).
         let pid_max = (options.limits.processes + 1).max(MIN_PID_MAX);
@@ -193,7 +188,7 @@ fn prepare(options: &Options) -> Result<(), String> {
 }
 
 /// Forks and execs the program.
-fn start(options: &Options) -> io::Result<libc::pid_t> {
+fn start(options: &Options) -> io::Result<Pid> {
     let argv = Argv::new(&options.command)?;
     let nproc = (!options.pid_namespace).then(|| shared_nproc_limit(options.limits.processes));
     // SAFETY: this process is single-threaded, so the child may do anything before exec;
@@ -202,14 +197,15 @@ fn start(options: &Options) -> io::Result<libc::pid_t> {
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }
-    if pid == 0 {
+    // No pid (0): this is the child.
+    let Some(pid) = Pid::from_raw(pid) else {
         // SAFETY: in the child, see above.
         unsafe { program_child(options.limits, nproc, &argv.pointers) }
-    }
+    };
     if !options.pid_namespace {
-        // Orphans of the program come back to us, to be killed with the case.
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        // Orphans of the program come back to us, to be killed with the case (the kernel
+        // takes any pid as yes).
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     }
     Ok(pid)
 }
@@ -240,7 +236,7 @@ impl Argv {
 /// The program's side of the fork: default signals, death with the init, limits, no
 /// privileges, exec.
 unsafe fn program_child(limits: Limits, nproc: Option<u64>, argv: &[*const libc::c_char]) -> ! {
-    let parent = libc::getppid();
+    let parent = rustix::process::getppid();
     default_signals();
     die_with(parent);
     set_limits(limits, nproc);
@@ -268,23 +264,19 @@ unsafe fn default_signals() {
 /// Dies with the init, even when the init is killed. `parent` is the init's pid as read
 /// first thing after the fork: if the init died before the death signal was set, this
 /// child has another parent by now, and exits at once.
-unsafe fn die_with(parent: libc::pid_t) {
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-    if libc::getppid() != parent {
+unsafe fn die_with(parent: Option<Pid>) {
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    if rustix::process::getppid() != parent {
         libc::_exit(126);
     }
 }
 
 /// Points stdin, stdout and stderr at /dev/null.
 fn detach_stdio() {
-    // SAFETY: open and dup2 on standard fds of this process.
-    unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        if null >= 0 {
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
-            libc::close(null);
-        }
+    let flags = OFlags::RDWR | OFlags::CLOEXEC;
+    if let Ok(null) = rustix::fs::open("/dev/null", flags, Mode::empty()) {
+        let _ = rustix::stdio::dup2_stdin(&null);
+        let _ = rustix::stdio::dup2_stdout(&null);
+        let _ = rustix::stdio::dup2_stderr(&null);
     }
 }

@@ -2,9 +2,12 @@
 //! folder and private tmpfs, built with the new mount API (`open_tree`, `move_mount`,
 //! `mount_setattr`).
 
+use rustix::fs::CWD;
+use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags};
+use rustix::thread::UnshareFlags;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -44,24 +47,19 @@ pub(super) fn isolate_files(dir: &Path, pid_namespace: bool) -> io::Result<()> {
 /// A mount namespace of this process's own, whose mounts no longer propagate to the
 /// host's (or the changes below would show there).
 fn own_mount_namespace() -> io::Result<()> {
-    // SAFETY: unshare with a flag; mount of a NUL-terminated path with no source or data.
-    unsafe {
-        check(
-            libc::unshare(libc::CLONE_NEWNS) as _,
-            "unshare(CLONE_NEWNS)",
-        )?;
-        check(
-            libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            ) as _,
-            "private /",
-        )?;
-    }
-    Ok(())
+    // SAFETY: not CLONE_FILES (the only flag that makes unshare unsafe): the fd table stays
+    // shared.
+    named(
+        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) },
+        "unshare(CLONE_NEWNS)",
+    )?;
+    named(
+        rustix::mount::mount_change(
+            "/",
+            MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+        ),
+        "private /",
+    )
 }
 
 /// Makes the mount at `path` read-only (with every mount below it if `recursive`).
@@ -96,18 +94,14 @@ fn mount_private_tmp() -> io::Result<()> {
         if !is_dir {
             continue;
         }
-        let target = cstring(Path::new(tmp))?;
-        // SAFETY: mount of NUL-terminated strings.
-        check(
-            unsafe {
-                libc::mount(
-                    c"tmpfs".as_ptr(),
-                    target.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV,
-                    c"mode=1777,size=256m".as_ptr().cast(),
-                )
-            } as _,
+        named(
+            rustix::mount::mount(
+                "tmpfs",
+                tmp,
+                "tmpfs",
+                MountFlags::NOSUID | MountFlags::NODEV,
+                c"mode=1777,size=256m",
+            ),
             &format!("tmpfs on {tmp}"),
         )?;
     }
@@ -117,52 +111,52 @@ fn mount_private_tmp() -> io::Result<()> {
 /// A /proc of the case's pid namespace, so the program sees only the case's processes.
 fn mount_own_proc() {
     // Best effort: a container may refuse a new proc; the host's then stays, read-only.
-    // SAFETY: mount of NUL-terminated strings with no data.
-    unsafe {
-        libc::mount(
-            c"proc".as_ptr(),
-            c"/proc".as_ptr(),
-            c"proc".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            std::ptr::null(),
-        );
-    }
+    let _ = rustix::mount::mount(
+        "proc",
+        "/proc",
+        "proc",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        None,
+    );
 }
 
-pub(super) fn cstring(p: &Path) -> io::Result<CString> {
+fn cstring(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other)
 }
 
+/// The outcome of a libc call (below 0: errno), its error named by `what`.
 fn check(rc: libc::c_long, what: &str) -> io::Result<libc::c_long> {
     if rc < 0 {
-        let e = io::Error::last_os_error();
-        Err(io::Error::new(e.kind(), format!("{what}: {e}")))
+        Err(failed(io::Error::last_os_error(), what))
     } else {
         Ok(rc)
     }
 }
 
+/// The outcome of a rustix call, its error named by `what`.
+fn named<T>(result: rustix::io::Result<T>, what: &str) -> io::Result<T> {
+    result.map_err(|e| failed(e.into(), what))
+}
+
+/// `e`, its message led by `what`.
+fn failed(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
 /// A detached copy of the mount at `path` (a bind mount not attached anywhere yet).
-fn detach(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
-    let c = cstring(path)?;
-    // SAFETY: open_tree returns a new fd or -1.
-    let fd = check(
-        unsafe {
-            libc::syscall(
-                libc::SYS_open_tree,
-                libc::AT_FDCWD,
-                c.as_ptr(),
-                libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
-            )
-        },
+fn detach(path: &Path) -> io::Result<OwnedFd> {
+    named(
+        rustix::mount::open_tree(
+            CWD,
+            path,
+            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        ),
         &format!("open_tree {}", path.display()),
-    )?;
-    // SAFETY: a fresh fd we own.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
+    )
 }
 
 /// Attaches a detached copy at `path`, making the path first if a fresh tmpfs hid it.
-fn attach(tree: &std::os::fd::OwnedFd, path: &Path, is_dir: bool) -> io::Result<()> {
+fn attach(tree: &OwnedFd, path: &Path, is_dir: bool) -> io::Result<()> {
     if is_dir {
         let _ = std::fs::create_dir_all(path);
     } else if !path.exists() {
@@ -171,20 +165,8 @@ fn attach(tree: &std::os::fd::OwnedFd, path: &Path, is_dir: bool) -> io::Result<
         }
         let _ = std::fs::File::create(path);
     }
-    let c = cstring(path)?;
-    // SAFETY: move_mount of an fd we own onto a NUL-terminated path.
-    check(
-        unsafe {
-            libc::syscall(
-                libc::SYS_move_mount,
-                std::os::fd::AsRawFd::as_raw_fd(tree),
-                c"".as_ptr(),
-                libc::AT_FDCWD,
-                c.as_ptr(),
-                libc::MOVE_MOUNT_F_EMPTY_PATH,
-            )
-        },
+    named(
+        rustix::mount::move_mount(tree, "", CWD, path, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH),
         &format!("mount {}", path.display()),
-    )?;
-    Ok(())
+    )
 }

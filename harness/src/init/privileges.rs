@@ -3,27 +3,27 @@
 //! way to gain one).
 
 use super::Limits;
+use rustix::process::{setrlimit, Resource, Rlimit};
+use rustix::thread::{CapabilitySet, CapabilitySets};
 
 /// Sets the program's resource limits (soft and hard alike, so it cannot raise them), and
-/// no core dumps; `nproc`, the cap on processes, on the shared network only.
-///
-/// # Safety
-/// Only syscalls: callable between fork and exec.
-pub(super) unsafe fn set_limits(limits: Limits, nproc: Option<u64>) {
+/// no core dumps; `nproc`, the cap on processes, on the shared network only. Only
+/// syscalls: callable between fork and exec.
+pub(super) fn set_limits(limits: Limits, nproc: Option<u64>) {
     let limit = |resource, value: u64| {
-        let lim = libc::rlimit {
-            rlim_cur: value as libc::rlim_t,
-            rlim_max: value as libc::rlim_t,
+        let lim = Rlimit {
+            current: Some(value),
+            maximum: Some(value),
         };
-        libc::setrlimit(resource, &lim);
+        let _ = setrlimit(resource, lim);
     };
-    limit(libc::RLIMIT_CORE, 0);
-    limit(libc::RLIMIT_CPU, limits.cpu_secs);
-    limit(libc::RLIMIT_AS, limits.memory_mib << 20);
-    limit(libc::RLIMIT_FSIZE, limits.file_mib << 20);
-    limit(libc::RLIMIT_NOFILE, limits.open_files);
+    limit(Resource::Core, 0);
+    limit(Resource::Cpu, limits.cpu_secs);
+    limit(Resource::As, limits.memory_mib << 20);
+    limit(Resource::Fsize, limits.file_mib << 20);
+    limit(Resource::Nofile, limits.open_files);
     if let Some(n) = nproc {
-        limit(libc::RLIMIT_NPROC, n);
+        limit(Resource::Nproc, n);
     }
 }
 
@@ -31,8 +31,7 @@ pub(super) unsafe fn set_limits(limits: Limits, nproc: Option<u64>) {
 /// the cap is what the user runs now plus the case's share. Root is exempt from it (the
 /// kernel does not count processes of uid 0), so it bounds only ordinary users.
 pub(super) fn shared_nproc_limit(processes: u64) -> u64 {
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     let mut tasks = 0u64;
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
@@ -57,95 +56,41 @@ pub(super) fn shared_nproc_limit(processes: u64) -> u64 {
 /// No capabilities now or after exec (even as root: the bounding set is emptied, so
 /// `execve` gives root none), and no way to gain any (`no_new_privs`: set-uid binaries do
 /// not raise privileges).
-pub(super) unsafe fn drop_privileges() {
-    libc::prctl(
-        libc::PR_CAP_AMBIENT,
-        libc::PR_CAP_AMBIENT_CLEAR_ALL,
-        0,
-        0,
-        0,
-    );
+pub(super) fn drop_privileges() {
+    let _ = rustix::thread::clear_ambient_capability_set();
+    // Every capability number, also those rustix has no name for (a newer kernel's).
     for cap in 0..64 {
-        libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+        let _ = rustix::thread::remove_capability_from_bounding_set(
+            CapabilitySet::from_bits_retain(1 << cap),
+        );
     }
-    libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    capset(&[CapData::default(); 2]);
+    let _ = rustix::thread::set_no_new_privs(true);
+    let none = CapabilitySet::empty();
+    let _ = rustix::thread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: none,
+            permitted: none,
+            inheritable: none,
+        },
+    );
 }
 
 /// In the harness's user namespace (an ordinary user), a child loses its capabilities at
 /// `execve`; the init needs `CAP_SYS_ADMIN` there to mount and cap its processes, and
 /// `CAP_SETPCAP` to empty the program's bounding set, so they are passed on as ambient
 /// capabilities (the init clears them for the program). The harness calls it in the init's
-/// side of the fork.
-///
-/// # Safety
-/// Only syscalls: callable between fork and exec.
-pub(crate) unsafe fn keep_sys_admin() {
-    const CAP_SETPCAP: usize = 8;
-    const CAP_SYS_ADMIN: usize = 21;
-    let Some(mut data) = capget() else {
+/// side of the fork: only syscalls, callable between fork and exec.
+pub(crate) fn keep_sys_admin() {
+    let kept = [CapabilitySet::SETPCAP, CapabilitySet::SYS_ADMIN];
+    let Ok(mut sets) = rustix::thread::capabilities(None) else {
         return;
     };
-    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
-        data[cap / 32].inheritable |= 1 << (cap % 32);
+    for cap in kept {
+        sets.inheritable |= cap;
     }
-    capset(&data);
-    for cap in [CAP_SETPCAP, CAP_SYS_ADMIN] {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_RAISE,
-            cap as libc::c_ulong,
-            0,
-            0,
-        );
+    let _ = rustix::thread::set_capabilities(None, sets);
+    for cap in kept {
+        let _ = rustix::thread::configure_capability_in_ambient_set(cap, true);
     }
-}
-
-/// The header of `capget` and `capset` (libc has no type for it).
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-/// One 32-bit word of each capability set; version 3 takes two (capabilities 0 to 63).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-/// `_LINUX_CAPABILITY_VERSION_3`.
-const CAP_VERSION_3: u32 = 0x2008_0522;
-
-/// This thread's capability sets, or `None` if the kernel refuses.
-///
-/// # Safety
-/// Only a syscall: callable between fork and exec.
-unsafe fn capget() -> Option<[CapData; 2]> {
-    let mut header = CapHeader {
-        version: CAP_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    let rc = libc::syscall(
-        libc::SYS_capget,
-        &mut header as *mut CapHeader,
-        data.as_mut_ptr(),
-    );
-    (rc == 0).then_some(data)
-}
-
-/// Sets this thread's capability sets (a refusal leaves them as they were).
-///
-/// # Safety
-/// Only a syscall: callable between fork and exec.
-unsafe fn capset(data: &[CapData; 2]) {
-    let header = CapHeader {
-        version: CAP_VERSION_3,
-        pid: 0,
-    };
-    libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr());
 }

@@ -3,8 +3,10 @@
 //! case.
 
 use super::Options;
+use rustix::event::PollFlags;
+use rustix::process::{kill_process, Pid, Signal, WaitOptions};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// Signals passed on to the program.
@@ -18,11 +20,12 @@ const FORWARDED: [libc::c_int; 6] = [
 ];
 
 /// SIGCHLD, SIGTERM and the forwarded signals, blocked and read from a signalfd.
-pub(super) struct SignalFd(RawFd);
+pub(super) struct SignalFd(OwnedFd);
 
 impl SignalFd {
     pub(super) fn new() -> io::Result<SignalFd> {
-        // SAFETY: building a sigset and blocking it in this single-threaded process.
+        // SAFETY: building a sigset and blocking it in this single-threaded process; the
+        // signalfd is a fresh fd we then own.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
@@ -36,36 +39,27 @@ impl SignalFd {
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }
-            Ok(SignalFd(fd))
+            Ok(SignalFd(OwnedFd::from_raw_fd(fd)))
         }
     }
 
     /// Waits at most `timeout` (`None`: forever) for a signal.
     fn next(&self, timeout: Option<Duration>) -> Option<libc::c_int> {
-        if !crate::poll::ready(self.0, libc::POLLIN, timeout) {
+        if !crate::poll::ready(&self.0, PollFlags::IN, timeout) {
             return None;
         }
-        // SAFETY: read of one signalfd_siginfo into a zeroed struct.
-        unsafe {
-            let mut info: libc::signalfd_siginfo = std::mem::zeroed();
-            let size = std::mem::size_of::<libc::signalfd_siginfo>();
-            let n = libc::read(
-                self.0,
-                (&mut info as *mut libc::signalfd_siginfo).cast(),
-                size,
-            );
-            (n as usize == size).then_some(info.ssi_signo as libc::c_int)
-        }
+        // One signalfd_siginfo a read, as bytes: its first field is the signal (ssi_signo,
+        // a u32).
+        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+        let n = rustix::io::read(&self.0, &mut info).ok()?;
+        let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+        (n == info.len()).then_some(signo as libc::c_int)
     }
 }
 
 /// Reaps children and forwards signals until the program exits (its raw wait status) or
 /// SIGTERM ends the case (`None`).
-pub(super) fn supervise(
-    options: &Options,
-    signals: &SignalFd,
-    program: libc::pid_t,
-) -> Option<i32> {
+pub(super) fn supervise(options: &Options, signals: &SignalFd, program: Pid) -> Option<i32> {
     loop {
         // A child may have exited before the signalfd was read: reap first.
         if let Some(raw) = reap(program) {
@@ -78,27 +72,25 @@ pub(super) fn supervise(
                 return None;
             }
             Some(sig) => {
-                // SAFETY: signalling our own child.
-                unsafe { libc::kill(program, sig) };
+                // Every forwarded signal has a name.
+                if let Some(sig) = Signal::from_named_raw(sig) {
+                    let _ = kill_process(program, sig);
+                }
             }
         }
     }
 }
 
 /// Reaps every child that exited; the program's raw status if it was one of them.
-fn reap(program: libc::pid_t) -> Option<i32> {
+fn reap(program: Pid) -> Option<i32> {
     let mut found = None;
-    loop {
-        let mut raw = 0;
-        // SAFETY: waitpid on our children.
-        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
-        if pid <= 0 {
-            return found;
-        }
+    // Until none has exited (`None`) or none is left (ECHILD).
+    while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
         if pid == program {
-            found = Some(raw);
+            found = Some(status.as_raw());
         }
     }
+    found
 }
 
 /// Kills every process of the case but the init, and reaps them.
@@ -112,19 +104,14 @@ pub(super) fn kill_all(pid_namespace: bool, signals: &SignalFd) {
             unsafe { libc::kill(-1, libc::SIGKILL) };
         } else {
             for child in children() {
-                // SAFETY: signalling our own child.
-                unsafe { libc::kill(child, libc::SIGKILL) };
+                let _ = kill_process(child, Signal::KILL);
             }
         }
         loop {
-            let mut raw = 0;
-            // SAFETY: waitpid on our children.
-            let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
-            if pid == 0 {
-                break;
-            }
-            if pid < 0 {
-                return; // ECHILD: nothing left
+            match rustix::process::wait(WaitOptions::NOHANG) {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return, // ECHILD: nothing left
             }
         }
         // A killed child's own children come back to us (subreaper) when it dies, with no
@@ -134,14 +121,13 @@ pub(super) fn kill_all(pid_namespace: bool, signals: &SignalFd) {
 }
 
 /// The init's children, from /proc (a subreaper's grow as orphans arrive).
-fn children() -> Vec<libc::pid_t> {
-    // SAFETY: getpid cannot fail.
-    let me = unsafe { libc::getpid() };
+fn children() -> Vec<Pid> {
+    let me = rustix::process::getpid().as_raw_pid();
     let path = format!("/proc/{me}/task/{me}/children");
     if let Ok(text) = std::fs::read_to_string(&path) {
         return text
             .split_whitespace()
-            .filter_map(|p| p.parse().ok())
+            .filter_map(|p| Pid::from_raw(p.parse().ok()?))
             .collect();
     }
     // Kernels without CONFIG_PROC_CHILDREN: every process whose parent is us.
@@ -156,7 +142,7 @@ fn children() -> Vec<libc::pid_t> {
         let mut fields = stat[close + 1..].split_whitespace();
         if fields.nth(1).and_then(|p| p.parse::<libc::pid_t>().ok()) == Some(me) {
             if let Ok(pid) = entry.file_name().to_string_lossy().parse() {
-                found.push(pid);
+                found.extend(Pid::from_raw(pid));
             }
         }
     }

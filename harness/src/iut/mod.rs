@@ -14,8 +14,9 @@ pub use stderr::{last_exception, Tail, STDERR_TAIL};
 
 use crate::stdout::Printed;
 use pipes::{pipe, read_available, read_status, set_nonblocking, set_up_stdio_pipe, PIPE_SIZE};
+use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -149,7 +150,7 @@ impl Iut {
         let mut child = crate::interrupt::spawn_init(ticket, pid_namespace, || command.spawn())?;
         drop(status_write);
         let mut status_pipe = std::fs::File::from(status_read);
-        set_nonblocking(status_pipe.as_raw_fd())?;
+        set_nonblocking(&status_pipe)?;
         await_ready(&mut child, &mut status_pipe)?;
         let (stdin, stdout, stderr) = nonblocking_stdio(&mut child)?;
         let pidfd = crate::poll::pidfd_open(child.id());
@@ -164,23 +165,23 @@ impl Iut {
             out,
             err: Tail::default(),
             status: None,
-            buf: vec![0; PIPE_SIZE as usize],
+            buf: vec![0; PIPE_SIZE],
             workdir: None,
         })
     }
 
     /// The fds to poll for input: stdout, stderr, and the pidfd (readable at exit).
-    pub fn poll_fds(&self) -> Vec<RawFd> {
+    pub fn poll_fds(&self) -> Vec<BorrowedFd<'_>> {
         let mut fds = Vec::new();
         if let Some(s) = &self.stdout {
-            fds.push(s.as_raw_fd());
+            fds.push(s.as_fd());
         }
         if let Some(s) = &self.stderr {
-            fds.push(s.as_raw_fd());
+            fds.push(s.as_fd());
         }
         if self.status.is_none() {
             if let Some(p) = &self.pidfd {
-                fds.push(p.as_raw_fd());
+                fds.push(p.as_fd());
             }
         }
         fds
@@ -258,8 +259,7 @@ impl Iut {
     /// `/proc/PID/stat`, to tell a program going round a loop from one that waits.
     pub fn cpu_time(&self) -> Option<std::time::Duration> {
         let ticks: u64 = self.group_processes()?.iter().map(|p| p.ticks).sum();
-        // SAFETY: sysconf has no preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        let per_second = rustix::param::clock_ticks_per_second().max(1);
         Some(std::time::Duration::from_millis(ticks * 1000 / per_second))
     }
 
@@ -331,22 +331,16 @@ impl Iut {
     /// its process group if it does not within a deadline.
     pub fn kill(&mut self) {
         if self.status.is_none() {
-            let pid = self.child.id() as libc::pid_t;
+            // Our own child, not yet reaped: the pid and the process group are still its.
+            let pid = Pid::from_child(&self.child);
             if self.pid_namespace {
-                // SAFETY: signalling our own child and its process group.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::kill(-pid, libc::SIGKILL);
-                }
+                let _ = kill_process(pid, Signal::KILL);
+                let _ = kill_process_group(pid, Signal::KILL);
             } else {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
+                let _ = kill_process(pid, Signal::TERM);
                 if !self.wait_exit(Instant::now() + INIT_END) {
-                    // SAFETY: as above.
-                    unsafe {
-                        libc::kill(-pid, libc::SIGKILL);
-                        libc::kill(pid, libc::SIGKILL);
-                    }
+                    let _ = kill_process_group(pid, Signal::KILL);
+                    let _ = kill_process(pid, Signal::KILL);
                 }
             }
             if let Ok(status) = self.child.wait() {
@@ -439,27 +433,27 @@ fn init_command(
 /// What the init's side of the fork does before it execs: the status pipe as fd 3, death
 /// with the case's thread, and (in a user namespace) the capabilities the init needs.
 fn before_exec(command: &mut Command, status_fd: RawFd) {
-    let harness = std::process::id() as libc::pid_t;
+    let harness = rustix::process::getpid();
     let user_namespace = crate::sandbox::in_user_namespace();
     // SIGTERM, which the init takes as the end of the case: it kills everything (on the
     // shared network its descendants, one by one) and removes the case's folder.
-    let death_signal = libc::SIGTERM;
+    let death_signal = Signal::TERM;
     // SAFETY: only async-signal-safe calls (fcntl, dup2, prctl, getppid, capget,
-    // capset) between fork and exec.
+    // capset) between fork and exec; `status_fd` is open in the child, a copy of the
+    // harness's, which drops it only once the spawn has returned.
     unsafe {
         command.pre_exec(move || {
             // The status pipe becomes fd 3 (dup2 also drops its close-on-exec).
-            let high = libc::fcntl(status_fd, libc::F_DUPFD, 10);
-            if high < 0 || libc::dup2(high, crate::init::STATUS_FD) < 0 {
+            let high = rustix::io::fcntl_dupfd_cloexec(BorrowedFd::borrow_raw(status_fd), 10)?;
+            if libc::dup2(high.as_raw_fd(), crate::init::STATUS_FD) < 0 {
                 return Err(io::Error::last_os_error());
             }
-            libc::close(high);
+            drop(high);
             // The init ends with the thread that ran the case, even if the harness is
             // killed (and if the harness died already, it does not start).
-            libc::prctl(libc::PR_SET_PDEATHSIG, death_signal);
-            // (In a pid namespace the parent is outside it: getppid says 0.)
-            let parent = libc::getppid();
-            if parent != harness && parent != 0 {
+            let _ = rustix::process::set_parent_process_death_signal(Some(death_signal));
+            // (In a pid namespace the parent is outside it: getppid says none.)
+            if rustix::process::getppid().is_some_and(|parent| parent != harness) {
                 libc::_exit(126);
             }
             if user_namespace {
@@ -476,8 +470,8 @@ fn await_ready(child: &mut Child, status_pipe: &mut std::fs::File) -> io::Result
     match read_status(status_pipe, Instant::now() + INIT_READY) {
         Some(line) if line.starts_with('R') => Ok(()),
         other => {
-            // SAFETY: our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+            // Our own child, not yet reaped.
+            let _ = kill_process(Pid::from_child(child), Signal::KILL);
             let _ = child.wait();
             let why = match other {
                 Some(line) => line.trim_start_matches('E').to_string(),
@@ -497,17 +491,17 @@ fn nonblocking_stdio(
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     for fd in [
-        stdin.as_ref().map(|s| s.as_raw_fd()),
-        stdout.as_ref().map(|s| s.as_raw_fd()),
-        stderr.as_ref().map(|s| s.as_raw_fd()),
+        stdin.as_ref().map(|s| s.as_fd()),
+        stdout.as_ref().map(|s| s.as_fd()),
+        stderr.as_ref().map(|s| s.as_fd()),
     ]
     .into_iter()
     .flatten()
     {
         if let Err(e) = set_up_stdio_pipe(fd) {
             // No Iut will end it: end it here (SIGTERM: it also kills its descendants).
-            // SAFETY: our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            // Our own child, not yet reaped.
+            let _ = kill_process(Pid::from_child(child), Signal::TERM);
             let _ = child.wait();
             return Err(e);
         }

@@ -1,23 +1,19 @@
 //! The pipes between the harness and a case's init: their creation, non-blocking reads,
 //! and the status pipe's lines (ready, could not start, the program's wait status).
 
+use rustix::event::PollFlags;
+use rustix::fs::OFlags;
+use rustix::pipe::PipeFlags;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
 /// Pipe capacity asked for stdout and stderr: fewer wake-ups for a program that prints a lot.
-pub(super) const PIPE_SIZE: libc::c_int = 1 << 20;
+pub(super) const PIPE_SIZE: usize = 1 << 20;
 
 /// A pipe, both ends close-on-exec.
 pub(super) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds, which we then own.
-    unsafe {
-        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
-    }
+    Ok(rustix::pipe::pipe_with(PipeFlags::CLOEXEC)?)
 }
 
 /// Reads one line from the init's status pipe, waiting until `deadline` for it.
@@ -35,29 +31,24 @@ pub(super) fn read_status(pipe: &mut std::fs::File, deadline: Instant) -> Option
                 if left.is_zero() {
                     return None;
                 }
-                crate::poll::ready(pipe.as_raw_fd(), libc::POLLIN, Some(left));
+                crate::poll::ready(&*pipe, PollFlags::IN, Some(left));
             }
             Err(_) => return None,
         }
     }
 }
 
-pub(super) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+pub(super) fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(&fd)?;
+    rustix::fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK)?;
     Ok(())
 }
 
 /// Makes one of the program's stdio pipes non-blocking, and asks for [`PIPE_SIZE`].
-pub(super) fn set_up_stdio_pipe(fd: RawFd) -> io::Result<()> {
-    set_nonblocking(fd)?;
-    // SAFETY: fcntl on a pipe we own; a refusal only leaves the default size.
-    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
+pub(super) fn set_up_stdio_pipe(fd: impl AsFd) -> io::Result<()> {
+    set_nonblocking(&fd)?;
+    // A refusal only leaves the default size.
+    let _ = rustix::pipe::fcntl_setpipe_size(&fd, PIPE_SIZE);
     Ok(())
 }
 

@@ -36,6 +36,7 @@ pub use foreign::foreign_listener;
 pub use procnet::{connection_listed, listeners_of, tcp_listeners, udp_no_ports, udp_sockets};
 pub use time_wait::{leftovers_on, orphaned_end, purge_time_wait};
 
+use rustix::thread::UnshareFlags;
 use std::fs::File;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -174,12 +175,11 @@ pub fn in_user_namespace() -> bool {
 /// (and, not being uid 0 there, lose every capability at `execve`). Must be called while
 /// the process has one thread: the kernel refuses `CLONE_NEWUSER` to a multi-threaded one.
 pub fn enter_user_namespace() -> io::Result<()> {
-    // SAFETY: getuid/getgid cannot fail; unshare only changes this (single-threaded)
-    // process's user namespace.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
+    // SAFETY: unshare only changes this (single-threaded) process's user namespace (not
+    // CLONE_FILES, the only flag that makes it unsafe).
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER) }?;
     // `setgroups` must be denied before an unprivileged process may write gid_map.
     std::fs::write("/proc/self/setgroups", "deny")?;
     std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
@@ -200,13 +200,9 @@ pub fn detect(policy: Policy) -> (Mode, Option<String>) {
         );
     }
     let probe = std::thread::spawn(|| {
-        // SAFETY: unshare only changes this thread's namespaces; the thread then ends.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWPID) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        // SAFETY: unshare only changes this thread's namespaces (not CLONE_FILES, the only
+        // flag that makes it unsafe); the thread then ends.
+        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET | UnshareFlags::NEWPID) }
     })
     .join();
     match probe {
@@ -228,9 +224,11 @@ pub fn enter(addr: SocketAddr, transport: Transport, policy: Policy) -> io::Resu
     if policy == Policy::Shared {
         return shared(addr, transport);
     }
-    // SAFETY: unshare only changes this thread's namespaces.
-    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWPID) };
-    if rc != 0 {
+    // SAFETY: unshare only changes this thread's namespaces (not CLONE_FILES, the only flag
+    // that makes it unsafe).
+    if unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET | UnshareFlags::NEWPID) }
+        .is_err()
+    {
         return shared(addr, transport);
     }
     loopback_up()?;
@@ -342,8 +340,7 @@ fn lock_name(addr: SocketAddr) -> String {
 /// every run of the user must find the same locks, whatever its TMPDIR.
 pub fn runtime_dir() -> io::Result<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
         Some(base) if base.is_absolute() && base.is_dir() => base.join("sockcheck"),
         _ => PathBuf::from(format!("/tmp/sockcheck-{uid}")),

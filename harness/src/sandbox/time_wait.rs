@@ -2,6 +2,7 @@
 //! address, cleared so that a server without `SO_REUSEADDR` can bind again.
 
 use super::*;
+use rustix::event::{PollFd, PollFlags};
 
 /// Clears what earlier connections left on `addr` on the shared network: `TIME_WAIT` (and
 /// orphaned `FIN_WAIT`/`LAST_ACK`/`CLOSING` sockets), which make a server that does not set
@@ -80,13 +81,9 @@ fn send_probes(
 /// SO_REUSEADDR may fail to bind, as it would without sockcheck).
 fn await_refusals(confirmations: Vec<socket2::Socket>) {
     let deadline = Instant::now() + Duration::from_secs(2);
-    let mut fds: Vec<libc::pollfd> = confirmations
+    let mut fds: Vec<PollFd<'_>> = confirmations
         .iter()
-        .map(|s| libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(s),
-            events: libc::POLLOUT,
-            revents: 0,
-        })
+        .map(|s| PollFd::new(s, PollFlags::OUT))
         .collect();
     while !fds.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -99,7 +96,7 @@ fn await_refusals(confirmations: Vec<socket2::Socket>) {
                 break;
             }
         }
-        fds.retain(|p| p.revents == 0);
+        fds.retain(|p| p.revents().is_empty());
     }
 }
 
