@@ -308,7 +308,8 @@ pub struct Session {
 
 /// Longest single poll when the kernel gives no pidfd to wait on the exit.
 const EXIT_POLL_SLICE: Duration = Duration::from_millis(10);
-/// How many times its patience a program that keeps printing may take to listen.
+/// How many times its patience a program that keeps printing, or keeps working, may take
+/// to listen.
 const MAX_PATIENCE_FACTOR: u32 = 6;
 
 /// How long a reset waits for the program's end of the connection to go.
@@ -542,7 +543,10 @@ impl Session {
         let mut backoff = Duration::from_millis(2);
         // A program that is still printing is still starting: each new output gives it
         // `patience` again, up to a cap, so a flood before `listen` is not "not listening"
-        // on a loaded machine, and a program that only prints still fails in the end.
+        // on a loaded machine, and a program that only prints still fails in the end. So
+        // is one still working when its patience runs out (runnable: running, or waiting
+        // for a core): on a loaded machine, 300 `fork`s before `listen` took longer than
+        // the patience. One that sleeps instead of listening is not given more.
         let started = Instant::now();
         let cap = started + patience * MAX_PATIENCE_FACTOR;
         let mut deadline = started + patience;
@@ -574,6 +578,9 @@ impl Session {
                 return Err(ConnectError::Exited);
             }
             let now = Instant::now();
+            if now >= deadline && now < cap && self.iut.as_ref().is_some_and(|i| i.runnable()) {
+                deadline = (now + patience).min(cap);
+            }
             if now >= deadline {
                 self.deadlines += 1;
                 return Err(ConnectError::NotListening);
