@@ -156,6 +156,10 @@ fn shell_word(text: &str) -> String {
     shlex::try_quote(text).map_or_else(|_| text.to_string(), |q| q.into_owned())
 }
 
+/// The knob that is no word but the program's address (`--set echo2.addr=127.0.0.1:9090`):
+/// the bundled reference and the peer use it as they use the tutorial's.
+const ADDR: &str = "addr";
+
 /// A course's value for one word of one program: `--set echo2.reply=upper`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Knob {
@@ -182,27 +186,32 @@ impl std::str::FromStr for Knob {
     }
 }
 
-/// Sets `word` of the `[words]` table of a `program.toml` text to `value`, leaving every
-/// other line (and comment) as it is; the new line says what the tutorial's value was.
+/// Sets `word` of the `[words]` table of a `program.toml` text to `value` (or, for `addr`,
+/// the program's address), leaving every other line (and comment) as it is; the new line
+/// says what the tutorial's value was.
 fn set_word(toml_text: &str, word: &str, value: &str) -> Result<String, String> {
     let table: toml::Table = toml::from_str(toml_text).map_err(|e| e.to_string())?;
-    let old = table
-        .get("words")
-        .and_then(|w| w.get(word))
+    let (section, found) = if word == ADDR {
+        ("", table.get(ADDR))
+    } else {
+        ("[words]", table.get("words").and_then(|w| w.get(word)))
+    };
+    let old = found
         .and_then(|v| v.as_str())
         .ok_or_else(|| format!("no word `{word}`"))?
         .to_string();
     let quoted = toml::Value::String(value.to_string()).to_string();
     let was = toml::Value::String(old).to_string();
-    let mut in_words = false;
+    // The top level is the section before the first header.
+    let mut in_section = section.is_empty();
     let mut done = false;
     let mut lines = Vec::new();
     for line in toml_text.lines() {
         let trimmed = line.trim_start();
         if trimmed.starts_with('[') {
-            in_words = trimmed.starts_with("[words]");
+            in_section = !section.is_empty() && trimmed.starts_with(section);
         }
-        let is_it = in_words
+        let is_it = in_section
             && !done
             && trimmed
                 .strip_prefix(word)
@@ -219,7 +228,12 @@ fn set_word(toml_text: &str, word: &str, value: &str) -> Result<String, String> 
     let text = lines.join("\n") + "\n";
     // Read back: the line written must say exactly the value, and nothing else moved.
     let again: toml::Table = toml::from_str(&text).map_err(|e| e.to_string())?;
-    match again.get("words").and_then(|w| w.get(word)) {
+    let now = if word == ADDR {
+        again.get(ADDR)
+    } else {
+        again.get("words").and_then(|w| w.get(word))
+    };
+    match now {
         Some(toml::Value::String(v)) if done && v == value => Ok(text),
         _ => Err(format!("could not set the word `{word}` in program.toml")),
     }
@@ -268,7 +282,7 @@ pub fn write_suites(dir: &Path, ids: &[String], knobs: &[Knob]) -> Result<Vec<St
             ));
         }
         let words = &bundled.suite(&knob.program).expect("chosen").info.words;
-        if !words.contains_key(&knob.word) {
+        if knob.word != ADDR && !words.contains_key(&knob.word) {
             let have: Vec<&str> = words.keys().map(String::as_str).collect();
             return Err(format!(
                 "--set {}.{}: {} has no word `{}` ({})",
@@ -277,9 +291,9 @@ pub fn write_suites(dir: &Path, ids: &[String], knobs: &[Knob]) -> Result<Vec<St
                 knob.program,
                 knob.word,
                 if have.is_empty() {
-                    "it has none".to_string()
+                    "it has none besides `addr`".to_string()
                 } else {
-                    format!("its words: {}", have.join(", "))
+                    format!("its words: {}, and `addr`", have.join(", "))
                 }
             ));
         }
@@ -602,6 +616,11 @@ mod tests {
         assert!(set.contains("# words\n[words]\n"));
         assert!(set.contains("(the tutorial's: \"suffix SB\")"));
         assert_eq!(set_word(text, "nope", "x").unwrap_err(), "no word `nope`");
+        let text = "title = \"t\"\naddr = \"127.0.0.1:8080\"\n[words]\naddr = \"w\"\n";
+        let moved = set_word(text, "addr", "127.0.0.1:9090").unwrap();
+        let table: toml::Table = toml::from_str(&moved).unwrap();
+        assert_eq!(table["addr"].as_str(), Some("127.0.0.1:9090"));
+        assert_eq!(table["words"]["addr"].as_str(), Some("w"));
     }
 
     #[test]

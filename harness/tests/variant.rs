@@ -59,7 +59,12 @@ fn a_course_variant_is_made_checked_against_and_kept_honest() {
         .args(["variant", "init"])
         .arg(&folder)
         .args(["echo1", "echo2", "echo3", "--set", "echo2.reply=upper"])
-        .args(["--set", "echo3.reply=upper"])
+        .args([
+            "--set",
+            "echo3.reply=upper",
+            "--set",
+            "echo1.addr=127.0.0.1:9090",
+        ])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -72,6 +77,16 @@ fn a_course_variant_is_made_checked_against_and_kept_honest() {
     let toml = std::fs::read_to_string(folder.join("suites/echo2/program.toml")).expect("toml");
     assert!(toml.contains("reply = \"upper\""), "{toml}");
     assert!(folder.join("suites/echo2/COVERAGE.md").is_file());
+    // The course's address: the reference recorded there, and `list` says it.
+    let echo1 = std::fs::read_to_string(folder.join("suites/echo1/program.toml")).expect("toml");
+    assert!(echo1.contains("addr = \"127.0.0.1:9090\""), "{echo1}");
+    assert!(folder.join("fixtures/echo1/server-upper.snap").is_file());
+    let listed = sockcheck()
+        .args(["list", "--suites"])
+        .arg(&folder)
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("127.0.0.1:9090"));
 
     let student = tempfile::tempdir().expect("temp dir");
     std::fs::write(student.path().join("server.py"), UPPER_ECHO2_SERVER).expect("write");
@@ -148,7 +163,7 @@ fn variant_init_refuses_what_it_cannot_write_and_writes_nothing() {
     };
     assert!(refusal(&["echo9"]).contains("unknown program `echo9`"));
     assert!(refusal(&["echo2", "--set", "echo2.rply=upper"])
-        .contains("echo2 has no word `rply` (its words: reply)"));
+        .contains("echo2 has no word `rply` (its words: reply, and `addr`)"));
     assert!(refusal(&["echo2", "--set", "recv-eof.x=1"])
         .contains("`recv-eof` is not among the programs written"));
     assert!(
