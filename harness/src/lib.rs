@@ -13,6 +13,7 @@ pub mod demo;
 pub mod engine;
 pub mod fixture;
 pub mod framing;
+pub mod grade;
 pub mod hints;
 pub mod init;
 pub mod interrupt;

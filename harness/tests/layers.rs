@@ -35,8 +35,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The engine: loops over a case's steps and names no family.
     ("engine", &["engine"]),
     // Many cases: the catalogue of suites, a submission's manifest, the batch, a course's
-    // own suites folder and its recording.
-    ("batch", &["catalog", "manifest", "batch", "variant"]),
+    // own suites folder and its recording, a class's grading.
+    (
+        "batch",
+        &["catalog", "manifest", "batch", "variant", "grade"],
+    ),
     // What people use: reports, the demo, the binary.
     ("cli", &["report", "demo", "cli", "main"]),
 ];

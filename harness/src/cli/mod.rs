@@ -2,6 +2,7 @@
 //! reference implementation. The binary only calls [`main`]; `run.rs` plans and runs the
 //! cases, `signals.rs` chooses the isolation once and ends everything on an interrupt.
 
+mod grade;
 mod run;
 mod signals;
 mod variant;
@@ -16,6 +17,7 @@ use crate::sandbox::{self, Policy};
 use crate::script::Role;
 use crate::workdir;
 use clap::{Parser, Subcommand};
+use grade::*;
 use run::*;
 use signals::*;
 use std::collections::BTreeMap;
@@ -63,6 +65,9 @@ enum Command {
         #[arg(long)]
         client: Option<String>,
     },
+    /// Grade a class: every folder of CLASS is a submission; the summary and each
+    /// student's report go to --out.
+    Grade(GradeArgs),
     /// A course's own suites folder: the bundled suites with the course's words.
     Variant {
         #[command(subcommand)]
@@ -92,7 +97,11 @@ pub fn main() -> ExitCode {
     let out = Out::default();
     if matches!(
         cli.command,
-        Command::Run(_) | Command::Demo { .. } | Command::Variant { .. } | Command::Record(_)
+        Command::Run(_)
+            | Command::Demo { .. }
+            | Command::Variant { .. }
+            | Command::Record(_)
+            | Command::Grade(_)
     ) {
         // Before any thread: a user namespace can only be entered by a single-threaded
         // process, and the interrupt signals must be blocked in every thread to come.
@@ -117,6 +126,10 @@ pub fn main() -> ExitCode {
             Err(message) => refuse(&message),
         },
         Command::Variant { command } => match variant(command, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
+        Command::Grade(args) => match grade(args, &out) {
             Ok(code) => ExitCode::from(code),
             Err(message) => refuse(&message),
         },

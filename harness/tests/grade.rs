@@ -1,0 +1,181 @@
+//! `sockcheck grade` on a small class through the command line: the summary is right, a
+//! grading interrupted halfway and started again checks each submission once and ends with
+//! the same summary, and shards merged give the summary of one run.
+
+mod common;
+
+use assert_cmd::Command;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn sockcheck() -> Command {
+    common::cheapest_python();
+    Command::new(common::sockcheck_exe())
+}
+
+/// The summary the class below must get, checked by hand: alice and carol hand in the
+/// corrected echo1 (every case passes), and so does ben, whose server takes 2 s to start
+/// (so that an interrupt lands while he is graded); bob's server echoes without upper-casing (its
+/// three server cases fail, as its expect.toml in the corpus says) and his manifest gives
+/// no client (two cases not passed); erin's manifest names a program that does not exist.
+const SUMMARY: &str = "student,echo1,passed,total,score,error\n\
+alice,5/5 pass,5,5,1.000,\n\
+ben,5/5 pass,5,5,1.000,\n\
+bob,0/5 fail,0,5,0.000,\n\
+carol,5/5 pass,5,5,1.000,\n\
+erin,,0,0,0,\"sockcheck.toml: unknown program `echo9` (known: ";
+
+fn class() -> tempfile::TempDir {
+    let class = tempfile::tempdir().expect("temp dir");
+    let corpus = common::root().join("fixtures/students");
+    for student in ["alice", "carol"] {
+        let dir = class.path().join(student);
+        std::fs::create_dir(&dir).expect("mkdir");
+        for file in ["echo1_server.py", "echo1_client.py"] {
+            std::fs::copy(corpus.join("corrected").join(file), dir.join(file)).expect("copy");
+        }
+    }
+    let ben = class.path().join("ben");
+    std::fs::create_dir(&ben).expect("mkdir");
+    let server = std::fs::read_to_string(corpus.join("corrected/echo1_server.py")).expect("read");
+    std::fs::write(
+        ben.join("echo1_server.py"),
+        format!("import time\ntime.sleep(2)\n{server}"),
+    )
+    .expect("write");
+    std::fs::copy(
+        corpus.join("corrected/echo1_client.py"),
+        ben.join("echo1_client.py"),
+    )
+    .expect("copy");
+    let bob = class.path().join("bob");
+    std::fs::create_dir(&bob).expect("mkdir");
+    for file in ["echo1_server.py", "sockcheck.toml"] {
+        std::fs::copy(corpus.join("echo1-no-upper").join(file), bob.join(file)).expect("copy");
+    }
+    let erin = class.path().join("erin");
+    std::fs::create_dir(&erin).expect("mkdir");
+    std::fs::write(
+        erin.join("sockcheck.toml"),
+        "[echo9]\nserver = \"python3 s.py\"\n",
+    )
+    .expect("write");
+    class
+}
+
+fn template(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("template.toml");
+    std::fs::write(
+        &path,
+        "[echo1]\nserver = \"python3 echo1_server.py\"\nclient = \"python3 echo1_client.py\"\n",
+    )
+    .expect("write");
+    path
+}
+
+fn grade(class: &Path, out: &Path, extra: &[&str]) -> String {
+    let result = sockcheck()
+        .arg("grade")
+        .arg(class)
+        .arg("--manifest")
+        .arg(template(out.parent().expect("a parent")))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&result.stdout).into_owned();
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    text
+}
+
+fn summary(out: &Path) -> String {
+    std::fs::read_to_string(out.join("summary.csv")).expect("a summary")
+}
+
+#[test]
+fn a_class_is_graded_resumed_after_an_interrupt_and_sharded() {
+    let class = class();
+    let work = tempfile::tempdir().expect("temp dir");
+
+    // Interrupted once alice's result is kept: started again, it checks the rest only.
+    let out = work.path().join("out");
+    let mut first = std::process::Command::new(common::sockcheck_exe());
+    first
+        .arg("grade")
+        .arg(class.path())
+        .arg("--manifest")
+        .arg(template(work.path()))
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    common::cheapest_python();
+    let mut child = first.spawn().expect("spawns");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !out.join("alice/result.json").is_file() && Instant::now() < deadline {
+        if child.try_wait().expect("waits").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        out.join("alice/result.json").is_file(),
+        "alice was graded in time"
+    );
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    );
+    let status = child.wait().expect("reaped");
+    assert_eq!(status.code(), Some(130), "interrupted while ben was graded");
+    assert!(
+        !out.join("ben/result.json").exists(),
+        "ben's grading was not finished"
+    );
+    let again = grade(class.path(), &out, &[]);
+    let lines: Vec<&str> = again.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 5, "{again}");
+    assert!(lines[0].contains("alice: graded before, kept"), "{again}");
+    assert!(lines[1].contains("ben: 5/5 cases passed"), "{again}");
+    assert_eq!(again.matches("kept").count(), 1, "{again}");
+    assert!(summary(&out).starts_with(SUMMARY), "{}", summary(&out));
+    assert!(
+        lines[2].contains("bob: 0/5 cases passed; not passed: echo1 (fail)"),
+        "{again}"
+    );
+    assert!(
+        lines[4].contains("erin: not checked: sockcheck.toml: unknown program `echo9`"),
+        "{again}"
+    );
+    assert!(out.join("bob/report.txt").is_file() && out.join("bob/report.json").is_file());
+
+    // Once more: nothing is checked again, and the summary is the same.
+    let before = summary(&out);
+    let third = grade(class.path(), &out, &[]);
+    assert_eq!(third.matches("graded before, kept").count(), 5, "{third}");
+    assert_eq!(summary(&out), before);
+
+    // Two shards, merged: the summary of one run.
+    let mut parts = Vec::new();
+    for k in 1..=2 {
+        let part = work.path().join(format!("shard{k}"));
+        grade(class.path(), &part, &["--shard", &format!("{k}/2")]);
+        parts.push(part);
+    }
+    let merged = work.path().join("merged");
+    let result = sockcheck()
+        .args(["grade", "--out"])
+        .arg(&merged)
+        .arg("--merge")
+        .args(&parts)
+        .output()
+        .expect("runs");
+    assert_eq!(result.status.code(), Some(0));
+    assert_eq!(summary(&merged), summary(&out));
+}
