@@ -64,6 +64,7 @@ pub fn plan_reference(catalog: &Catalog, ids: &[String], exe: &Path) -> Vec<Job>
             workdir: None,
             isolation: Default::default(),
             limits: Default::default(),
+            hidden: Vec::new(),
         })
     })
 }
@@ -87,6 +88,7 @@ pub fn plan_implementations(
             workdir: workdir.map(PathBuf::from),
             isolation: Default::default(),
             limits: Default::default(),
+            hidden: Vec::new(),
         })
     });
     for job in &mut jobs {

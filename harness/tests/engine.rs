@@ -19,6 +19,7 @@ fn run_inline(program: &str, text: &str, mode: &Mode) -> engine::Outcome {
         workdir: None,
         isolation: Default::default(),
         limits: Default::default(),
+        hidden: Vec::new(),
     };
     engine::run(&case, &suite.info, &spec, mode, &Timing::default())
 }
@@ -152,6 +153,7 @@ fn a_courses_words_reach_the_cases_and_the_reference() {
         workdir: None,
         isolation: Default::default(),
         limits: Default::default(),
+        hidden: Vec::new(),
     };
     let mode = Mode::Check(fixture);
     let renamed = engine::run(case, &info, &spec(&info), &mode, &Timing::default());

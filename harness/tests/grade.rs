@@ -1,6 +1,7 @@
 //! `sockcheck grade` on a small class through the command line: the summary is right, a
 //! grading interrupted halfway and started again checks each submission once and ends with
-//! the same summary, and shards merged give the summary of one run.
+//! the same summary, shards merged give the summary of one run, and a submission that
+//! tries to run a classmate's server finds the classmate's folder empty.
 
 mod common;
 
@@ -17,16 +18,36 @@ fn sockcheck() -> Command {
 /// corrected echo1 (every case passes), and so does ben, whose server takes 2 s to start
 /// (so that an interrupt lands while he is graded); bob's server echoes without upper-casing (its
 /// three server cases fail, as its expect.toml in the corpus says) and his manifest gives
-/// no client (two cases not passed); erin's manifest names a program that does not exist.
+/// no client (two cases not passed); erin's manifest names a program that does not exist;
+/// mallory's server runs alice's from the class folder, where namespaces hide it (then it
+/// exits 1 at once and fails its three cases; no client either).
 const SUMMARY: &str = "student,echo1,passed,total,score,error\n\
 alice,5/5 pass,5,5,1.000,\n\
 ben,5/5 pass,5,5,1.000,\n\
 bob,0/5 fail,0,5,0.000,\n\
 carol,5/5 pass,5,5,1.000,\n\
-erin,,0,0,0,\"sockcheck.toml: unknown program `echo9` (known: ";
+erin,,0,0,0,\"sockcheck.toml: unknown program `echo9` (known: echo1, echo2, echo3, \
+framed-header, framed-low, recv-block, recv-eof, recv-partial, rexec1, rexec2, sticky1, sticky2, \
+udp-chat, udp-hello)\"\n";
+
+/// mallory's row where the case has a mount namespace (the class folder hidden).
+const MALLORY_HIDDEN: &str = "mallory,0/5 fail,0,5,0.000,\n";
+
+/// The server of a student who runs a classmate's, found where the class folder is.
+fn mallory_server(class: &Path) -> String {
+    format!(
+        "import sys\ntry:\n    code = open({:?}).read()\nexcept OSError as e:\n    \
+         print('no access:', e, file=sys.stderr)\n    sys.exit(1)\nexec(code)\n",
+        class.join("alice/echo1_server.py").display().to_string()
+    )
+}
 
 fn class() -> tempfile::TempDir {
-    let class = tempfile::tempdir().expect("temp dir");
+    // Not under /tmp, which every case's own /tmp covers anyway: the hiding is the test.
+    let class = tempfile::Builder::new()
+        .prefix("class-")
+        .tempdir_in(common::root().join("target"))
+        .expect("temp dir");
     let corpus = common::root().join("fixtures/students");
     for student in ["alice", "carol"] {
         let dir = class.path().join(student);
@@ -58,6 +79,18 @@ fn class() -> tempfile::TempDir {
     std::fs::write(
         erin.join("sockcheck.toml"),
         "[echo9]\nserver = \"python3 s.py\"\n",
+    )
+    .expect("write");
+    let mallory = class.path().join("mallory");
+    std::fs::create_dir(&mallory).expect("mkdir");
+    std::fs::write(
+        mallory.join("echo1_server.py"),
+        mallory_server(class.path()),
+    )
+    .expect("write");
+    std::fs::write(
+        mallory.join("sockcheck.toml"),
+        "[echo1]\nserver = \"python3 echo1_server.py\"\n",
     )
     .expect("write");
     class
@@ -140,11 +173,18 @@ fn a_class_is_graded_resumed_after_an_interrupt_and_sharded() {
     );
     let again = grade(class.path(), &out, &[]);
     let lines: Vec<&str> = again.lines().filter(|l| l.starts_with('[')).collect();
-    assert_eq!(lines.len(), 5, "{again}");
+    assert_eq!(lines.len(), 6, "{again}");
     assert!(lines[0].contains("alice: graded before, kept"), "{again}");
     assert!(lines[1].contains("ben: 5/5 cases passed"), "{again}");
     assert_eq!(again.matches("kept").count(), 1, "{again}");
     assert!(summary(&out).starts_with(SUMMARY), "{}", summary(&out));
+    let mallory = std::fs::read_to_string(out.join("mallory/report.txt")).expect("a report");
+    if again.contains("isolation: namespaces") {
+        assert!(summary(&out).ends_with(MALLORY_HIDDEN), "{}", summary(&out));
+        assert!(mallory.contains("no access: [Errno 2]"), "{mallory}");
+    } else {
+        println!("SKIPPED here: no mount namespace to hide the class folder in");
+    }
     assert!(
         lines[2].contains("bob: 0/5 cases passed; not passed: echo1 (fail)"),
         "{again}"
@@ -158,7 +198,7 @@ fn a_class_is_graded_resumed_after_an_interrupt_and_sharded() {
     // Once more: nothing is checked again, and the summary is the same.
     let before = summary(&out);
     let third = grade(class.path(), &out, &[]);
-    assert_eq!(third.matches("graded before, kept").count(), 5, "{third}");
+    assert_eq!(third.matches("graded before, kept").count(), 6, "{third}");
     assert_eq!(summary(&out), before);
 
     // Two shards, merged: the summary of one run.

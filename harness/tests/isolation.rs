@@ -59,6 +59,7 @@ fn a_hanging_program_and_its_setsid_grandchild_are_gone_after_the_case() {
         workdir: Some(dir.path().to_path_buf()),
         isolation: Default::default(),
         limits: Default::default(),
+        hidden: Vec::new(),
     };
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
     assert_eq!(common::processes_with(&marker), Vec::<String>::new());
@@ -107,6 +108,7 @@ fn output_of_any_size_is_seen_in_full_and_neither_blocks_nor_swells_the_harness(
         workdir: Some(dir.path().to_path_buf()),
         isolation: Default::default(),
         limits: Default::default(),
+        hidden: Vec::new(),
     };
     let timing = Timing {
         connect: Duration::from_secs(60),
@@ -181,6 +183,7 @@ fn without_namespaces_setsid_and_double_forked_children_end_with_the_case() {
         workdir: Some(dir.path().to_path_buf()),
         isolation: sockcheck::sandbox::Policy::Shared,
         limits: Default::default(),
+        hidden: Vec::new(),
     };
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
     assert_eq!(outcome.verdict, Verdict::Fail, "{:?}", outcome.message);
@@ -197,6 +200,7 @@ fn in_namespaces_the_program_is_not_pid_1_and_its_default_signal_actions_work() 
         workdir: None,
         isolation: Default::default(),
         limits: Default::default(),
+        hidden: Vec::new(),
     };
     let outcome = engine::run(&case, &info, &spec, &mode, &quick());
     assert_eq!(outcome.verdict, Verdict::Fail, "{:?}", outcome.message);
@@ -222,6 +226,7 @@ fn shared_reference(
         workdir: None,
         isolation: sockcheck::sandbox::Policy::Shared,
         limits: Default::default(),
+        hidden: Vec::new(),
     }
 }
 
@@ -264,6 +269,7 @@ fn python_server_closing_first() -> (tempfile::TempDir, IutSpec) {
         workdir: Some(dir.path().to_path_buf()),
         isolation: sockcheck::sandbox::Policy::Shared,
         limits: Default::default(),
+        hidden: Vec::new(),
     };
     (dir, spec)
 }

@@ -75,6 +75,7 @@ fn reference_run(suite: &sockcheck::catalog::Suite, case: &sockcheck::script::Ca
         workdir: None,
         isolation: Default::default(),
         limits: Default::default(),
+        hidden: Vec::new(),
     };
     let record = std::env::var_os("SOCKCHECK_RECORD").is_some_and(|v| v == "1");
     let mode = match suite.fixtures.get(name) {

@@ -88,6 +88,17 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
     }
     let (policy, mode, why) = isolation();
     out.line(&report::IsolationInfo::new(mode, why).line());
+    // What no submission may see: the class (its classmates' folders), the grading's
+    // output and the course's suites. Each runs from its own copy, elsewhere.
+    let hidden: Vec<PathBuf> = [
+        Some(class),
+        Some(args.out.as_path()),
+        args.suites.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|p| p.canonicalize().ok())
+    .collect();
     let timing = Timing {
         observe: Duration::from_secs(args.timeout),
         ..Timing::default()
@@ -101,7 +112,7 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
             &catalog,
             &version,
             &args,
-            policy,
+            (policy, &hidden),
             &timing,
         )?;
         let line = match (&result, &result.error) {
@@ -169,7 +180,7 @@ fn grade_one(
     catalog: &Catalog,
     version: &str,
     args: &GradeArgs,
-    policy: Policy,
+    (policy, hidden): (Policy, &[PathBuf]),
     timing: &Timing,
 ) -> Result<Graded, String> {
     let folder = args.out.join(&sub.name);
@@ -213,6 +224,7 @@ fn grade_one(
             for spec in jobs.iter_mut().filter_map(|j| j.spec.as_mut()) {
                 spec.isolation = policy;
                 spec.limits = limits;
+                spec.hidden = hidden.to_vec();
             }
             let started = Instant::now();
             let results = batch::run(&jobs, args.jobs, timing, &|_| {});

@@ -224,6 +224,7 @@ pub(super) fn demo(
                     workdir: Some(cwd),
                     isolation: Default::default(),
                     limits: Default::default(),
+                    hidden: Vec::new(),
                 }),
             }
         }

@@ -181,7 +181,7 @@ fn prepare(options: &Options) -> Result<(), String> {
         let _ = std::fs::write("/proc/sys/kernel/pid_max", pid_max.to_string());
     }
     if let Some(dir) = &options.files {
-        isolate_files(dir, options.pid_namespace)
+        isolate_files(dir, options.pid_namespace, &options.hidden)
             .map_err(|e| format!("cannot make the files read-only: {e}"))?;
     }
     Ok(())

@@ -9,28 +9,33 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The folders replaced by a private tmpfs.
 const PRIVATE_TMP: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
 
 /// A mount namespace where everything is read-only but `dir` (the program's copy of its
-/// folder) and fresh tmpfs on /tmp, /var/tmp and /dev/shm; /proc shows the case's pid
-/// namespace only. The harness's own binary stays where it was, even in /tmp: the bundled
-/// reference runs from it.
-pub(super) fn isolate_files(dir: &Path, pid_namespace: bool) -> io::Result<()> {
+/// folder) and fresh tmpfs on /tmp, /var/tmp and /dev/shm; `hidden` folders are empty;
+/// /proc shows the case's pid namespace only. The harness's own binary stays where it
+/// was, even in /tmp or a hidden folder: the bundled reference runs from it.
+pub(super) fn isolate_files(dir: &Path, pid_namespace: bool, hidden: &[PathBuf]) -> io::Result<()> {
     let exe = std::env::current_exe()?;
     own_mount_namespace()?;
-    // Detached copies, still writable, of what must stay visible once /tmp is
-    // replaced: the folder (which usually lies in /tmp) and the binary.
+    // Detached copies, still writable, of what must stay visible once /tmp and the hidden
+    // folders are covered: the folder (which usually lies in /tmp) and the binary.
     let folder = detach(dir)?;
-    let binary = if PRIVATE_TMP.iter().any(|t| exe.starts_with(t)) {
+    let covered = |path: &Path| {
+        PRIVATE_TMP.iter().any(|t| path.starts_with(t))
+            || hidden.iter().any(|h| path.starts_with(h))
+    };
+    let binary = if covered(&exe) {
         Some(detach(&exe)?)
     } else {
         None
     };
     set_read_only(Path::new("/"), true, "read-only /")?;
     mount_private_tmp()?;
+    hide(hidden)?;
     attach(&folder, dir, true)?;
     if let Some(binary) = binary {
         attach(&binary, &exe, false)?;
@@ -103,6 +108,24 @@ fn mount_private_tmp() -> io::Result<()> {
                 c"mode=1777,size=256m",
             ),
             &format!("tmpfs on {tmp}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// An empty, read-only tmpfs over each hidden folder that exists: what was there (the
+/// class's other submissions, say) is out of the program's sight and reach.
+fn hide(hidden: &[PathBuf]) -> io::Result<()> {
+    for dir in hidden.iter().filter(|d| d.is_dir()) {
+        named(
+            rustix::mount::mount(
+                "tmpfs",
+                dir,
+                "tmpfs",
+                MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::RDONLY,
+                c"mode=0555,size=4k",
+            ),
+            &format!("hiding {}", dir.display()),
         )?;
     }
     Ok(())

@@ -14,6 +14,8 @@ pub struct Options {
     pub pid_namespace: bool,
     /// The program's folder: the only one it may write, besides a private /tmp.
     pub files: Option<PathBuf>,
+    /// Folders hidden from the program (with `files` only: they need its mount namespace).
+    pub hidden: Vec<PathBuf>,
     /// The case's temp folder, removed when SIGTERM ends the case (so that a harness
     /// killed with SIGKILL leaves none behind).
     pub folder: Option<PathBuf>,
@@ -60,6 +62,10 @@ impl Options {
             args.push("--files".into());
             args.push(dir.clone().into());
         }
+        for dir in &self.hidden {
+            args.push("--hide".into());
+            args.push(dir.clone().into());
+        }
         if let Some(dir) = &self.folder {
             args.push("--folder".into());
             args.push(dir.clone().into());
@@ -88,6 +94,9 @@ impl Options {
                 Some("--files") => {
                     options.files = Some(it.next().ok_or("--files needs a folder")?.into())
                 }
+                Some("--hide") => options
+                    .hidden
+                    .push(it.next().ok_or("--hide needs a folder")?.into()),
                 Some("--folder") => {
                     options.folder = Some(it.next().ok_or("--folder needs a folder")?.into())
                 }
@@ -131,6 +140,7 @@ mod tests {
         let options = Options {
             pid_namespace: true,
             files: Some("/tmp/sockcheck-iut-x".into()),
+            hidden: vec!["/home/teacher/class".into(), "/srv/out".into()],
             folder: Some("/tmp/sockcheck-iut-x".into()),
             limits: Limits {
                 cpu_secs: 5,

@@ -34,6 +34,10 @@ pub struct IutSpec {
     pub isolation: crate::sandbox::Policy,
     /// Its resource limits.
     pub limits: crate::init::Limits,
+    /// Folders the program must not see (a class's other submissions, the grading's
+    /// output, a course's suites): where the case has its own mount namespace, an empty
+    /// read-only tmpfs hides each.
+    pub hidden: Vec<PathBuf>,
 }
 
 /// The binary that carries the `__init` subcommand: the `sockcheck` binary. Its command
@@ -398,6 +402,7 @@ fn init_options(
     crate::init::Options {
         pid_namespace,
         files: pid_namespace.then(|| workdir.to_path_buf()),
+        hidden: spec.hidden.clone(),
         folder: Some(workdir.to_path_buf()),
         limits: spec.limits,
         command: vec![

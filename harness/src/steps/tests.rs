@@ -46,6 +46,7 @@ fn play(addr: SocketAddr, steps: &str) -> (Vec<StepEnd>, Option<String>) {
         workdir: None,
         isolation: crate::sandbox::Policy::Shared,
         limits: Default::default(),
+        hidden: Vec::new(),
     };
     let timing = Timing {
         connect: Duration::from_secs(5),
