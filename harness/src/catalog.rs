@@ -16,8 +16,8 @@
 //! ```
 //! The literals a course may change (address, prompts, replies, contacts) live here, one
 //! place per program. The words the reference reads: the echo servers' `reply` (`upper`,
-//! `suffix TEXT`, or `upper suffix TEXT`), udp-hello's `request` and `reply`, udp-chat's
-//! `contacts` and `quit`.
+//! `suffix TEXT`, or `upper suffix TEXT`), sticky2's `recv` (its two buffer sizes),
+//! udp-hello's `request` and `reply`, udp-chat's `contacts` and `quit`.
 
 use crate::engine::ProgramInfo;
 use crate::fixture::Fixture;
@@ -266,16 +266,15 @@ fn suite_of(
                 })?;
         }
     }
-    // An echo server's answer, the word `reply`, is read here with the reference's own
-    // parser, so a bad one is named before any case runs; what such a server sends for
-    // each b'' if it ignores the end is its answer to an empty message.
+    // The words the reference reads are checked with its own parsers, so a bad one is
+    // named before any case runs; what an echo server sends for each b'' if it ignores the
+    // end is its answer to an empty message.
+    sockref::check_words(id, &toml.words).map_err(|e| CatalogError::Bad {
+        path: format!("suites/{id}/program.toml"),
+        message: e.to_string(),
+    })?;
     let echo_reply = match toml.words.get("reply") {
-        Some(text) if id.starts_with("echo") => Some(sockref::EchoReply::parse(text).map_err(
-            |message| CatalogError::Bad {
-                path: format!("suites/{id}/program.toml"),
-                message: format!("the word `reply`: {message}"),
-            },
-        )?),
+        Some(text) if id.starts_with("echo") => sockref::EchoReply::parse(text).ok(),
         _ => None,
     };
     let eof_reply = toml.eof_reply.map(String::into_bytes).or_else(|| {

@@ -255,27 +255,25 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
                 Transport::Tcp { backlog } => backlog,
                 Transport::Udp => return run_udp_server(program, addr, options, &mut out),
             };
-            // A course's word is checked before the address is taken; only the echo
-            // servers read `reply` here.
-            let echo_reply = echo::EchoReply::from_words(program.id, &options.words);
-            let echo_reply = if program.id.starts_with("echo") {
-                echo_reply?
-            } else {
-                echo::EchoReply::tutorial(program.id)
-            };
+            // A course's words are checked before the address is taken.
+            check_words(program.id, &options.words)?;
+            let echo_reply = || echo::EchoReply::from_words(program.id, &options.words);
             let listener = Listener::bind(addr, backlog)?;
             let limits = &options.limits;
             match program.id {
-                "echo1" => echo::echo1_server(listener, &echo_reply, &mut out),
-                "echo2" => echo::echo2_server(listener, &echo_reply, &mut out),
-                "echo3" => echo::echo3_server(listener, &echo_reply, &mut out),
+                "echo1" => echo::echo1_server(listener, &echo_reply()?, &mut out),
+                "echo2" => echo::echo2_server(listener, &echo_reply()?, &mut out),
+                "echo3" => echo::echo3_server(listener, &echo_reply()?, &mut out),
                 "recv-partial" => recv::recv_partial_server(listener, &mut out),
                 "recv-block" => recv::recv_block_server(listener, &mut out),
                 "recv-eof" => recv::recv_eof_server(listener, &mut out),
                 "rexec1" => rexec::rexec1_server(listener, &mut out, limits),
                 "rexec2" => rexec::rexec2_server(listener, &mut out, limits),
                 "sticky1" => sticky::sticky1_server(listener, &mut out, limits),
-                "sticky2" => sticky::sticky2_server(listener, &mut out),
+                "sticky2" => {
+                    let reads = sticky::Sticky2Reads::from_words(&options.words)?;
+                    sticky::sticky2_server(listener, reads, &mut out)
+                }
                 "framed-low" => framed::framed_low_server(listener, limits),
                 "framed-header" => framed::framed_header_server(listener, limits),
                 _ => unreachable!("PROGRAMS lists a server with no implementation"),
@@ -307,6 +305,20 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
                 _ => unreachable!("PROGRAMS lists a client with no implementation"),
             }
         }
+    }
+}
+
+/// Checks the words a course gives program `id` that the reference reads and could not
+/// take (the echo servers' `reply`, sticky2's `recv`), so that a bad one is named before a
+/// program starts; the harness checks a suite's words with it when it loads.
+pub fn check_words(
+    id: &str,
+    words: &std::collections::BTreeMap<String, String>,
+) -> Result<(), Error> {
+    match id {
+        "echo1" | "echo2" | "echo3" => echo::EchoReply::from_words(id, words).map(drop),
+        "sticky2" => sticky::Sticky2Reads::from_words(words).map(drop),
+        _ => Ok(()),
     }
 }
 

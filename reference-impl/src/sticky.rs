@@ -35,13 +35,47 @@ pub fn sticky1_client(
     rexec::rexec1_client(addr, input, out)
 }
 
-/// sticky2 server: two `recv(1024)`, printed as the tutorial's `print('1:', ...)` and
-/// `print('2:', ...)`. When both words are buffered before the first read, that is
-/// `1: helloworld` and `2: ` (the second read finds the end of stream).
-pub fn sticky2_server(listener: Listener, out: &mut impl Write) -> Result<(), Error> {
+/// The buffer sizes of sticky2's two reads, the word `recv` (`1024 1024`, the tutorial's;
+/// a course's demonstration may read `5 1024`, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sticky2Reads(pub [usize; 2]);
+
+impl Sticky2Reads {
+    /// The word `recv` where given, else the tutorial's two `recv(1024)`.
+    pub fn from_words(
+        words: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Sticky2Reads, Error> {
+        let Some(text) = words.get("recv") else {
+            return Ok(Sticky2Reads([RECV_SIZE, RECV_SIZE]));
+        };
+        let sizes: Vec<usize> = text
+            .split_whitespace()
+            .map(|n| n.parse().ok().filter(|n| (1..=1 << 20).contains(n)))
+            .collect::<Option<_>>()
+            .unwrap_or_default();
+        match sizes[..] {
+            [first, second] => Ok(Sticky2Reads([first, second])),
+            _ => Err(Error::BadWord {
+                word: "recv".into(),
+                message: format!(
+                    "`{text}` is not two buffer sizes of 1 to 1048576 bytes (e.g. `1024 1024`)"
+                ),
+            }),
+        }
+    }
+}
+
+/// sticky2 server: two reads (the tutorial's `recv(1024)` twice), printed as its
+/// `print('1:', ...)` and `print('2:', ...)`. When both words are buffered before the first
+/// read, that is `1: helloworld` and `2: ` (the second read finds the end of stream).
+pub fn sticky2_server(
+    listener: Listener,
+    reads: Sticky2Reads,
+    out: &mut impl Write,
+) -> Result<(), Error> {
     let mut conn = listener.accept()?;
-    for number in 1..=2 {
-        let data = match conn.recv(RECV_SIZE) {
+    for (number, size) in (1..=2).zip(reads.0) {
+        let data = match conn.recv(size) {
             Ok(data) => data,
             // A client that resets instead of closing has gone all the same: nothing more
             // is coming, as with `b''`.
@@ -89,8 +123,34 @@ mod tests {
         let listener = ephemeral();
         let addr = listener.local_addr();
         let (tx, rx) = mpsc::channel();
-        let server = thread::spawn(move || sticky2_server(listener, &mut Forward(tx)));
+        let reads = Sticky2Reads::from_words(&Default::default()).unwrap();
+        let server = thread::spawn(move || sticky2_server(listener, reads, &mut Forward(tx)));
         (addr, rx, server)
+    }
+
+    #[test]
+    fn a_courses_read_sizes_split_the_stream_there_and_bad_ones_are_named() {
+        let words = |text: &str| [("recv".to_string(), text.to_string())].into();
+        let reads = Sticky2Reads::from_words(&words("5 1024")).unwrap();
+        assert_eq!(reads, Sticky2Reads([5, 1024]));
+        let listener = ephemeral();
+        let addr = listener.local_addr();
+        let (tx, printed) = mpsc::channel();
+        let server = thread::spawn(move || sticky2_server(listener, reads, &mut Forward(tx)));
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.write_all(b"helloworld").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        server.join().unwrap().unwrap();
+        assert_eq!(all_printed(&printed), b"1: hello\n2: world\n");
+        for bad in ["1024", "0 1024", "5 x", "1 2 3", "2000000 1"] {
+            let refused = Sticky2Reads::from_words(&words(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.starts_with(&format!("the word `recv`: `{bad}`")),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

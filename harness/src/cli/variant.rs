@@ -63,8 +63,9 @@ pub(super) fn variant(command: VariantCommand, out: &Out) -> Result<u8, String> 
                 dir.join("fixtures").display()
             ));
             out.line(&format!(
-                "check a program against them: sockcheck run --suites {} echo2 --server \"python3 server.py\"",
-                shlex::try_quote(&dir.display().to_string()).unwrap_or_default()
+                "check a program against them: sockcheck run --suites {} {} --server \"python3 server.py\"",
+                shlex::try_quote(&dir.display().to_string()).unwrap_or_default(),
+                written.first().map_or("PROGRAM", String::as_str)
             ));
             Ok(0)
         }
