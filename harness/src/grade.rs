@@ -18,13 +18,16 @@ pub struct Submission {
     pub dir: PathBuf,
 }
 
-/// The submissions of a class folder: its folders, by name (hidden ones left out).
-pub fn submissions(class: &Path) -> Result<Vec<Submission>, String> {
+/// The submissions of a class folder: its folders, by name (hidden ones left out, and
+/// `out`, the grading's own output, if it lies there).
+pub fn submissions(class: &Path, out: &Path) -> Result<Vec<Submission>, String> {
+    let out = out.canonicalize().ok();
     let entries = std::fs::read_dir(class)
         .map_err(|e| format!("cannot read the class folder `{}`: {e}", class.display()))?;
     let mut found: Vec<Submission> = entries
         .flatten()
         .filter(|e| e.path().is_dir())
+        .filter(|e| out.is_none() || e.path().canonicalize().ok() != out)
         .filter_map(|e| {
             let name = e.file_name().to_str()?.to_string();
             (!name.starts_with('.')).then(|| Submission {
@@ -315,7 +318,9 @@ pub fn read_result(path: &Path) -> Result<StudentResult, String> {
 /// Writes `text` to `path` whole or not at all (a temp file renamed over it), so an
 /// interrupted grading never leaves half a result that looks finished.
 pub fn write_whole(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
@@ -388,6 +393,20 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&summary_json(&class)).unwrap();
         assert_eq!(json["schema"], 1);
         assert_eq!(json["students"][1]["programs"]["echo1"]["passed"], 3);
+    }
+
+    #[test]
+    fn submissions_are_the_class_folders_but_hidden_ones_and_the_output() {
+        let class = tempfile::tempdir().unwrap();
+        for dir in ["bob", "alice", ".git", "grades"] {
+            std::fs::create_dir(class.path().join(dir)).unwrap();
+        }
+        std::fs::write(class.path().join("echo.toml"), "").unwrap();
+        let found = submissions(class.path(), &class.path().join("grades")).unwrap();
+        let names: Vec<&str> = found.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        let elsewhere = submissions(class.path(), Path::new("/nonexistent")).unwrap();
+        assert_eq!(elsewhere.len(), 3);
     }
 
     #[test]

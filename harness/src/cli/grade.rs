@@ -71,7 +71,7 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
     };
     let catalog = catalog(args.suites.as_deref())?;
     let version = suites_version(args.suites.as_deref())?;
-    let submissions: Vec<Submission> = grade::submissions(class)?
+    let submissions: Vec<Submission> = grade::submissions(class, &args.out)?
         .into_iter()
         .filter(|s| shard.is_none_or(|part| grade::in_shard(&s.name, part)))
         .collect();
