@@ -120,12 +120,13 @@ fn plan(
     jobs
 }
 
-/// Runs the jobs, at most `parallel` at once, checking each against its fixture.
+/// Runs the jobs, at most `parallel` at once, checking each against its fixture; `progress`
+/// is given each job's index and result as it ends.
 pub fn run(
     jobs: &[Job],
     parallel: usize,
     timing: &Timing,
-    progress: &(dyn Fn(&CaseResult) + Sync),
+    progress: &(dyn Fn(usize, &CaseResult) + Sync),
 ) -> Vec<CaseResult> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; jobs.len()]);
@@ -135,7 +136,7 @@ pub fn run(
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(job) = jobs.get(i) else { break };
                 let result = run_one(job, timing);
-                progress(&result);
+                progress(i, &result);
                 if let Ok(mut all) = results.lock() {
                     all[i] = Some(result);
                 }

@@ -174,9 +174,16 @@ fn a_class_is_graded_resumed_after_an_interrupt_and_sharded() {
     let again = grade(class.path(), &out, &[]);
     let lines: Vec<&str> = again.lines().filter(|l| l.starts_with('[')).collect();
     assert_eq!(lines.len(), 6, "{again}");
-    assert!(lines[0].contains("alice: graded before, kept"), "{again}");
-    assert!(lines[1].contains("ben: 5/5 cases passed"), "{again}");
-    assert_eq!(again.matches("kept").count(), 1, "{again}");
+    // A line per submission, in the order they finish.
+    let line_of = |name: &str| {
+        let tag = format!("] {name}: ");
+        *lines
+            .iter()
+            .find(|l| l.contains(&tag))
+            .expect("a line per student")
+    };
+    assert!(line_of("alice").contains("graded before, kept"), "{again}");
+    assert!(line_of("ben").ends_with("ben: 5/5 cases passed"), "{again}");
     assert!(summary(&out).starts_with(SUMMARY), "{}", summary(&out));
     let mallory = std::fs::read_to_string(out.join("mallory/report.txt")).expect("a report");
     if again.contains("isolation: namespaces") {
@@ -186,11 +193,11 @@ fn a_class_is_graded_resumed_after_an_interrupt_and_sharded() {
         println!("SKIPPED here: no mount namespace to hide the class folder in");
     }
     assert!(
-        lines[2].contains("bob: 0/5 cases passed; not passed: echo1 (fail)"),
+        line_of("bob").contains("bob: 0/5 cases passed; not passed: echo1 (fail)"),
         "{again}"
     );
     assert!(
-        lines[4].contains("erin: not checked: sockcheck.toml: unknown program `echo9`"),
+        line_of("erin").contains("not checked: sockcheck.toml: unknown program `echo9`"),
         "{again}"
     );
     assert!(out.join("bob/report.txt").is_file() && out.join("bob/report.json").is_file());

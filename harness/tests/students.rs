@@ -285,7 +285,7 @@ fn sample_gets_its_verdicts(#[files("fixtures/students/*/sockcheck.toml")] manif
                 .map_or(Timing::default().observe, std::time::Duration::from_secs),
             ..Timing::default()
         };
-        let results = batch::run(&jobs, 8, &timing, &|_| {});
+        let results = batch::run(&jobs, 8, &timing, &|_, _| {});
         let left = common::processes_with(&marker);
         let written: Vec<&PathBuf> = untouched.iter().filter(|p| p.exists()).collect();
         let written = format!("{written:?}");

@@ -103,54 +103,107 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
         observe: Duration::from_secs(args.timeout),
         ..Timing::default()
     };
+    // Each submission is planned (or kept, or found uncheckable); then the cases of all of
+    // them run in one batch, `--jobs` at a time, so one submission's deadlines overlap the
+    // next one's work; a submission is written up as soon as its last case is done.
+    let numbered = |n: usize, line: String| format!("[{n}/{}] {line}", submissions.len());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let say = |line: String| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        out.line(&numbered(n, line));
+    };
     let mut students = Vec::new();
-    for (i, sub) in submissions.iter().enumerate() {
-        let counter = format!("[{}/{}]", i + 1, submissions.len());
-        let result = grade_one(
-            sub,
-            template.as_deref(),
-            &catalog,
-            &version,
-            &args,
-            (policy, &hidden),
-            &timing,
-        )?;
-        let line = match (&result, &result.error) {
-            (Graded::Kept(r), _) => {
-                format!("{counter} {}: graded before, kept ({})", sub.name, brief(r))
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut jobs = Vec::new();
+    let mut owner = Vec::new();
+    for sub in &submissions {
+        match plan_one(sub, template.as_deref(), &catalog, &version, &args.out)? {
+            Planned::Kept(r) => {
+                let what = match &r.error {
+                    Some(e) => format!("not checked: {e}"),
+                    None => brief(&r),
+                };
+                say(format!("{}: graded before, kept ({what})", sub.name));
+                students.push(r);
             }
-            (Graded::New(_), Some(e)) => format!("{counter} {}: not checked: {e}", sub.name),
-            (Graded::New(r), None) => format!("{counter} {}: {}", sub.name, brief(r)),
-        };
-        out.line(&line);
-        students.push(result.into_inner());
+            Planned::Unchecked(r) => {
+                write_result(&args.out, &r)?;
+                say(format!(
+                    "{}: not checked: {}",
+                    sub.name,
+                    r.error.as_deref().unwrap_or_default()
+                ));
+                students.push(r);
+            }
+            Planned::Jobs(key, mut planned) => {
+                for spec in planned.iter_mut().filter_map(|j| j.spec.as_mut()) {
+                    spec.isolation = policy;
+                    spec.limits = Limits::default();
+                    spec.hidden = hidden.clone();
+                }
+                owner.extend(std::iter::repeat_n(pending.len(), planned.len()));
+                pending.push(Pending {
+                    name: sub.name.clone(),
+                    key,
+                    first: jobs.len(),
+                    results: vec![None; planned.len()],
+                    left: planned.len(),
+                    started: Instant::now(),
+                });
+                jobs.extend(planned);
+            }
+        }
     }
+    let (_, mode, why) = isolation();
+    let info = report::IsolationInfo::new(mode, why);
+    let state = std::sync::Mutex::new((pending, Vec::new(), Vec::new()));
+    let finish = |p: Pending| -> Result<StudentResult, String> {
+        let results: Vec<CaseResult> = p.results.into_iter().flatten().collect();
+        let result = write_reports(&args.out, &p.name, p.key, &results, &info, p.started)?;
+        say(format!("{}: {}", p.name, brief(&result)));
+        Ok(result)
+    };
+    batch::run(&jobs, args.jobs, &timing, &|i, r| {
+        let Ok(mut guard) = state.lock() else { return };
+        let (pending, finished, errors) = &mut *guard;
+        let p = &mut pending[owner[i]];
+        p.results[i - p.first] = Some(r.clone());
+        p.left -= 1;
+        if p.left == 0 {
+            let whole = Pending {
+                results: std::mem::take(&mut p.results),
+                name: p.name.clone(),
+                key: p.key.clone(),
+                ..*p
+            };
+            match finish(whole) {
+                Ok(result) => finished.push(result),
+                Err(e) => errors.push(e),
+            }
+        }
+    });
+    let (_, finished, errors) = state
+        .into_inner()
+        .map_err(|_| "a grading thread panicked")?;
+    if let Some(error) = errors.into_iter().next() {
+        return Err(error);
+    }
+    students.extend(finished);
+    students.sort_by(|a, b| a.student.cmp(&b.student));
     out.line("");
     write_summary(&args.out, &students, out)?;
     Ok(0)
 }
 
-/// A submission's result: graded now, or kept from an earlier grading of the same files.
-enum Graded {
-    New(StudentResult),
-    Kept(StudentResult),
-}
-
-impl std::ops::Deref for Graded {
-    type Target = StudentResult;
-    fn deref(&self) -> &StudentResult {
-        match self {
-            Graded::New(r) | Graded::Kept(r) => r,
-        }
-    }
-}
-
-impl Graded {
-    fn into_inner(self) -> StudentResult {
-        match self {
-            Graded::New(r) | Graded::Kept(r) => r,
-        }
-    }
+/// A submission whose cases are running: where they start in the batch, their results so
+/// far, and how many are left.
+struct Pending {
+    name: String,
+    key: String,
+    first: usize,
+    results: Vec<Option<CaseResult>>,
+    left: usize,
+    started: Instant,
 }
 
 /// `150/158 cases passed; not passed: echo2 (fail)`.
@@ -173,19 +226,24 @@ fn brief(r: &StudentResult) -> String {
     )
 }
 
-/// Grades one submission into `OUT/<student>/`, unless its result there has the same key.
-fn grade_one(
+/// What grading a submission takes.
+enum Planned {
+    /// Its result from an earlier grading of the same files.
+    Kept(StudentResult),
+    /// Nothing can be checked (no manifest, a bad one, a folder too big): the reason.
+    Unchecked(StudentResult),
+    /// Its key and its cases.
+    Jobs(String, Vec<batch::Job>),
+}
+
+/// Plans one submission, unless `OUT/<student>/` holds its result with the same key.
+fn plan_one(
     sub: &Submission,
     template: Option<&str>,
     catalog: &Catalog,
     version: &str,
-    args: &GradeArgs,
-    (policy, hidden): (Policy, &[PathBuf]),
-    timing: &Timing,
-) -> Result<Graded, String> {
-    let folder = args.out.join(&sub.name);
-    std::fs::create_dir_all(&folder)
-        .map_err(|e| format!("cannot make `{}`: {e}", folder.display()))?;
+    out: &std::path::Path,
+) -> Result<Planned, String> {
     let own = sub.dir.join("sockcheck.toml");
     let manifest = if own.is_file() {
         std::fs::read_to_string(&own).map_err(|e| format!("cannot read `{}`: {e}", own.display()))
@@ -195,18 +253,11 @@ fn grade_one(
             .ok_or_else(|| "it has no sockcheck.toml, and no --manifest was given".to_string())
     };
     let key = grade::content_key(&sub.dir, manifest.as_deref().unwrap_or(""), version)?;
-    let kept = folder.join(grade::RESULT_FILE);
-    if let Ok(previous) = grade::read_result(&kept) {
+    if let Ok(previous) = grade::read_result(&out.join(&sub.name).join(grade::RESULT_FILE)) {
         if previous.key == key {
-            return Ok(Graded::Kept(previous));
+            return Ok(Planned::Kept(previous));
         }
     }
-    let not_checked = |error: String| StudentResult {
-        student: sub.name.clone(),
-        key: key.clone(),
-        error: Some(error),
-        programs: BTreeMap::new(),
-    };
     let which = if own.is_file() {
         "sockcheck.toml"
     } else {
@@ -217,42 +268,58 @@ fn grade_one(
         workdir::check(&sub.dir)?;
         Ok(batch::plan_implementations(catalog, &impls, Some(&sub.dir)))
     });
-    let result = match plan {
-        Err(error) => not_checked(error),
-        Ok(mut jobs) => {
-            let limits = Limits::default();
-            for spec in jobs.iter_mut().filter_map(|j| j.spec.as_mut()) {
-                spec.isolation = policy;
-                spec.limits = limits;
-                spec.hidden = hidden.to_vec();
-            }
-            let started = Instant::now();
-            let results = batch::run(&jobs, args.jobs, timing, &|_| {});
-            let (_, mode, why) = isolation();
-            let info = report::IsolationInfo::new(mode, why);
-            grade::write_whole(&folder.join("report.json"), &report::json(&results, &info))?;
-            let mut text = String::new();
-            for r in results
-                .iter()
-                .filter(|r| !matches!(r.outcome.verdict, Verdict::Pass | Verdict::Skipped))
-            {
-                text.push_str(&report::details(r));
-                text.push('\n');
-            }
-            text.push_str(&report::summary(&results, started.elapsed()));
-            text.push('\n');
-            grade::write_whole(&folder.join("report.txt"), &text)?;
-            StudentResult {
-                student: sub.name.clone(),
-                key,
-                error: None,
-                programs: grade::score(&results),
-            }
-        }
+    Ok(match plan {
+        Ok(jobs) => Planned::Jobs(key, jobs),
+        Err(error) => Planned::Unchecked(StudentResult {
+            student: sub.name.clone(),
+            key,
+            error: Some(error),
+            programs: BTreeMap::new(),
+        }),
+    })
+}
+
+/// Writes a graded submission's reports into `OUT/<student>/`, then its result (last: it
+/// says the grading of these files is complete).
+fn write_reports(
+    out: &std::path::Path,
+    name: &str,
+    key: String,
+    results: &[CaseResult],
+    info: &report::IsolationInfo,
+    started: Instant,
+) -> Result<StudentResult, String> {
+    let folder = out.join(name);
+    std::fs::create_dir_all(&folder)
+        .map_err(|e| format!("cannot make `{}`: {e}", folder.display()))?;
+    grade::write_whole(&folder.join("report.json"), &report::json(results, info))?;
+    let mut text = String::new();
+    for r in results
+        .iter()
+        .filter(|r| !matches!(r.outcome.verdict, Verdict::Pass | Verdict::Skipped))
+    {
+        text.push_str(&report::details(r));
+        text.push('\n');
+    }
+    text.push_str(&report::summary(results, started.elapsed()));
+    text.push('\n');
+    grade::write_whole(&folder.join("report.txt"), &text)?;
+    let result = StudentResult {
+        student: name.to_string(),
+        key,
+        error: None,
+        programs: grade::score(results),
     };
-    let json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
-    grade::write_whole(&kept, &json)?;
-    Ok(Graded::New(result))
+    write_result(out, &result)?;
+    Ok(result)
+}
+
+fn write_result(out: &std::path::Path, result: &StudentResult) -> Result<(), String> {
+    let folder = out.join(&result.student);
+    std::fs::create_dir_all(&folder)
+        .map_err(|e| format!("cannot make `{}`: {e}", folder.display()))?;
+    let json = serde_json::to_string_pretty(result).map_err(|e| e.to_string())?;
+    grade::write_whole(&folder.join(grade::RESULT_FILE), &json)
 }
 
 /// The version of the suites a grading used: the digest of every suite and fixture file.

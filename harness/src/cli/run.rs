@@ -241,7 +241,7 @@ pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
     let info = report::IsolationInfo::new(mode, why);
     out.line(&info.line());
     let started = Instant::now();
-    let results = batch::run(&jobs, args.jobs, &timing, &|r: &CaseResult| {
+    let results = batch::run(&jobs, args.jobs, &timing, &|_, r: &CaseResult| {
         out.line(&report::case_line(r))
     });
     let wall = started.elapsed();
