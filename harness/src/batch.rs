@@ -128,15 +128,28 @@ pub fn run(
     timing: &Timing,
     progress: &(dyn Fn(usize, &CaseResult) + Sync),
 ) -> Vec<CaseResult> {
+    in_parallel(jobs, parallel, |i, job| {
+        let result = run_one(job, timing);
+        progress(i, &result);
+        result
+    })
+}
+
+/// `work` on each item, at most `parallel` at once (each case runs on a thread of its own,
+/// which enters its namespaces): the results in the items' order.
+pub fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    parallel: usize,
+    work: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; jobs.len()]);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
-        for _ in 0..parallel.clamp(1, jobs.len().max(1)) {
+        for _ in 0..parallel.clamp(1, items.len().max(1)) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(job) = jobs.get(i) else { break };
-                let result = run_one(job, timing);
-                progress(i, &result);
+                let Some(item) = items.get(i) else { break };
+                let result = work(i, item);
                 if let Ok(mut all) = results.lock() {
                     all[i] = Some(result);
                 }
@@ -151,7 +164,6 @@ pub fn run(
         .collect()
 }
 
-/// Runs one job against its fixture.
 pub fn run_one(job: &Job, timing: &Timing) -> CaseResult {
     let fixture = job.suite.fixtures.get(&job.case.name);
     let outcome = match (&job.spec, fixture) {

@@ -480,54 +480,34 @@ fn run_twice(
     jobs: usize,
     timing: &Timing,
 ) -> Vec<Result<Vec<String>, String>> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(vec![None; plan.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, plan.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some((suite, case, spec, _, _)) = plan.get(i) else {
-                    break;
-                };
-                let once = || {
-                    let outcome = engine::run(case, &suite.info, spec, &Mode::Record, timing);
-                    match (outcome.verdict, outcome.deadlines) {
-                        (Verdict::Pass, 0) => Ok(outcome.transcript),
-                        (Verdict::Pass, _) => Err("a wait reached its deadline".to_string()),
-                        (verdict, _) => Err(format!(
-                            "{}: {}",
-                            verdict.word(),
-                            outcome.message.unwrap_or_default()
-                        )),
-                    }
-                };
-                let result = once().and_then(|first| {
-                    let second = once()?;
-                    match first.iter().zip(&second).position(|(a, b)| a != b) {
-                        None if first.len() == second.len() => Ok(first),
-                        at => {
-                            let at = at.unwrap_or(first.len().min(second.len()));
-                            Err(format!(
-                                "two recordings differ at line {}: `{}` then `{}`",
-                                at + 1,
-                                first.get(at).map_or("(nothing)", String::as_str),
-                                second.get(at).map_or("(nothing)", String::as_str)
-                            ))
-                        }
-                    }
-                });
-                if let Ok(mut all) = results.lock() {
-                    all[i] = Some(result);
-                }
-            });
+    crate::batch::in_parallel(plan, jobs, |_, (suite, case, spec, _, _)| {
+        let once = || {
+            let outcome = engine::run(case, &suite.info, spec, &Mode::Record, timing);
+            match (outcome.verdict, outcome.deadlines) {
+                (Verdict::Pass, 0) => Ok(outcome.transcript),
+                (Verdict::Pass, _) => Err("a wait reached its deadline".to_string()),
+                (verdict, _) => Err(format!(
+                    "{}: {}",
+                    verdict.word(),
+                    outcome.message.unwrap_or_default()
+                )),
+            }
+        };
+        let first = once()?;
+        let second = once()?;
+        match first.iter().zip(&second).position(|(a, b)| a != b) {
+            None if first.len() == second.len() => Ok(first),
+            at => {
+                let at = at.unwrap_or(first.len().min(second.len()));
+                Err(format!(
+                    "two recordings differ at line {}: `{}` then `{}`",
+                    at + 1,
+                    first.get(at).map_or("(nothing)", String::as_str),
+                    second.get(at).map_or("(nothing)", String::as_str)
+                ))
+            }
         }
-    });
-    results
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("not run".into())))
-        .collect()
+    })
 }
 
 /// Checks that a recording ends its connections and exits as the bundled fixture of the

@@ -35,22 +35,8 @@ pub(super) struct GradeArgs {
 }
 
 pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
-    if !JOBS.contains(&args.jobs) {
-        return Err(format!(
-            "--jobs must be {} to {}, not {}",
-            JOBS.start(),
-            JOBS.end(),
-            args.jobs
-        ));
-    }
-    if !TIMEOUT_SECS.contains(&args.timeout) {
-        return Err(format!(
-            "--timeout must be {} to {} seconds, not {}",
-            TIMEOUT_SECS.start(),
-            TIMEOUT_SECS.end(),
-            args.timeout
-        ));
-    }
+    check_jobs(args.jobs)?;
+    check_timeout(args.timeout)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot make `{}`: {e}", args.out.display()))?;
     if !args.merge.is_empty() {

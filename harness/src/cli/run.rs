@@ -87,22 +87,8 @@ pub(super) const JOBS: RangeInclusive<usize> = 1..=64;
 
 /// Refuses options the run cannot honour, before anything is planned.
 pub(super) fn check_options(args: &RunArgs) -> Result<(), String> {
-    if !TIMEOUT_SECS.contains(&args.timeout) {
-        return Err(format!(
-            "--timeout must be {} to {} seconds, not {}",
-            TIMEOUT_SECS.start(),
-            TIMEOUT_SECS.end(),
-            args.timeout
-        ));
-    }
-    if !JOBS.contains(&args.jobs) {
-        return Err(format!(
-            "--jobs must be {} to {}, not {}",
-            JOBS.start(),
-            JOBS.end(),
-            args.jobs
-        ));
-    }
+    check_timeout(args.timeout)?;
+    check_jobs(args.jobs)?;
     args.limits.limits()?;
     for (flag, command) in [("--server", &args.server), ("--client", &args.client)] {
         if command.as_deref().is_some_and(|c| c.trim().is_empty()) {
@@ -110,6 +96,30 @@ pub(super) fn check_options(args: &RunArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `--timeout` within [`TIMEOUT_SECS`].
+pub(super) fn check_timeout(timeout: u64) -> Result<(), String> {
+    if TIMEOUT_SECS.contains(&timeout) {
+        return Ok(());
+    }
+    Err(format!(
+        "--timeout must be {} to {} seconds, not {timeout}",
+        TIMEOUT_SECS.start(),
+        TIMEOUT_SECS.end()
+    ))
+}
+
+/// `--jobs` within [`JOBS`].
+pub(super) fn check_jobs(jobs: usize) -> Result<(), String> {
+    if JOBS.contains(&jobs) {
+        return Ok(());
+    }
+    Err(format!(
+        "--jobs must be {} to {}, not {jobs}",
+        JOBS.start(),
+        JOBS.end()
+    ))
 }
 
 /// Why a plan would check nothing, if it would: every case lacks a command for its role.

@@ -106,18 +106,6 @@ pub(super) fn record(args: RecordArgs, out: &Out) -> Result<u8, String> {
     Ok(0)
 }
 
-fn check_jobs(jobs: usize) -> Result<(), String> {
-    if JOBS.contains(&jobs) {
-        Ok(())
-    } else {
-        Err(format!(
-            "--jobs must be {} to {}, not {jobs}",
-            JOBS.start(),
-            JOBS.end()
-        ))
-    }
-}
-
 fn reference_source() -> Result<Source, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find this program's path: {e}"))?;
