@@ -191,3 +191,19 @@ fn a_silence_is_kept_by_a_waiting_program_and_broken_by_a_byte() {
         Some(Kind::Nothing)
     );
 }
+
+/// Not after the deadline (whose failure says `within 2s`): nothing more can come after
+/// the program's FIN.
+#[test]
+fn a_peek_fails_at_once_when_the_program_closes_below_the_awaited_count() {
+    let (addr, program) = program(|mut conn| {
+        conn.write_all(b"hel").expect("writes");
+    });
+    let (ends, _) = play(addr, "connect c1\npeek c1 10");
+    program.join().expect("the program ends");
+    assert!(ok(&ends[0]));
+    assert_eq!(
+        shown(&ends[1]),
+        "failed: only 3 of 10 bytes arrived on `c1` before the program ended it"
+    );
+}
