@@ -94,9 +94,12 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
     // next one's work; a submission is written up as soon as its last case is done.
     let numbered = |n: usize, line: String| format!("[{n}/{}] {line}", submissions.len());
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let bar = progress_bar();
+    bar.set_message(format!("0/{} submissions", submissions.len()));
     let say = |line: String| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        out.line(&numbered(n, line));
+        bar.set_message(format!("{n}/{} submissions", submissions.len()));
+        bar.suspend(|| out.line(&numbered(n, line)));
     };
     let mut students = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
@@ -142,6 +145,7 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
     }
     let (_, mode, why) = isolation();
     let info = report::IsolationInfo::new(mode, why);
+    bar.set_length(jobs.len() as u64);
     let state = std::sync::Mutex::new((pending, Vec::new(), Vec::new()));
     let finish = |p: Pending| -> Result<StudentResult, String> {
         let results: Vec<CaseResult> = p.results.into_iter().flatten().collect();
@@ -150,6 +154,7 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
         Ok(result)
     };
     batch::run(&jobs, args.jobs, &timing, &|i, r| {
+        bar.inc(1);
         let Ok(mut guard) = state.lock() else { return };
         let (pending, finished, errors) = &mut *guard;
         let p = &mut pending[owner[i]];
@@ -174,11 +179,29 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
     if let Some(error) = errors.into_iter().next() {
         return Err(error);
     }
+    bar.finish_and_clear();
     students.extend(finished);
     students.sort_by(|a, b| a.student.cmp(&b.student));
     out.line("");
     write_summary(&args.out, &students, out)?;
     Ok(0)
+}
+
+/// The bar of cases done, drawn on standard error when it is a terminal (a teacher
+/// watching) and not at all otherwise (a CI log gets the line per submission alone).
+fn progress_bar() -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} cases · {msg} · {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(500));
+    bar
 }
 
 /// A submission whose cases are running: where they start in the batch, their results so
