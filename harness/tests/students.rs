@@ -18,6 +18,10 @@
 //! untouched = ["~/escape"]                # paths it must not write (with namespaces)
 //! limit_processes = 300                   # --limit-processes for its cases
 //! timeout = 30                            # --timeout (default 5 s)
+//! [variant]               # optional: a course's own suites, and what the sample gets there
+//! programs = ["echo2"]    # `sockcheck variant init DIR echo2 --set echo2.reply=upper`
+//! set = ["echo2.reply=upper"]
+//! [variant.echo2.server]  # laid out as above, for the runs against that folder
 //! ```
 //!
 //! In every mode, no process a sample started may be left once its cases are over: each
@@ -212,9 +216,32 @@ fn sample_gets_its_verdicts(#[files("fixtures/students/*/sockcheck.toml")] manif
         .remove("sample")
         .map(|t| t.try_into().expect("[sample] parses"))
         .unwrap_or_default();
+    let variant: Option<Variant> = table.remove("variant").map(|t| {
+        let mut t: toml::Table = t.try_into().expect("[variant] is a table");
+        let words = |key: &str, t: &mut toml::Table| -> Vec<String> {
+            t.remove(key)
+                .map(|v| {
+                    v.try_into()
+                        .expect("[variant]'s programs and set are lists of text")
+                })
+                .unwrap_or_default()
+        };
+        Variant {
+            programs: words("programs", &mut t),
+            set: words("set", &mut t),
+            expected: t.try_into().expect("[variant]'s expectations parse"),
+        }
+    });
     let expected: Expectations = table.try_into().expect("expect.toml parses");
 
-    let problems = check_expectations(&expected);
+    let mut problems = check_expectations(&expected);
+    if let Some(v) = &variant {
+        problems.extend(
+            check_expectations(&v.expected)
+                .into_iter()
+                .map(|p| format!("[variant] {p}")),
+        );
+    }
     assert!(
         problems.is_empty(),
         "{}/expect.toml is inconsistent:\n{}",
@@ -232,17 +259,84 @@ fn sample_gets_its_verdicts(#[files("fixtures/students/*/sockcheck.toml")] manif
                 .map(|(role, _)| (program.clone(), role.to_string()))
         })
         .collect();
-    let listed: BTreeSet<(String, String)> = expected
-        .iter()
-        .flat_map(|(program, roles)| roles.keys().map(|role| (program.clone(), role.clone())))
-        .collect();
     assert_eq!(
-        listed,
+        roles_of(&expected),
         given,
         "{}: expect.toml must list exactly the programs and roles the manifest gives",
         dir.display()
     );
 
+    run_in_modes(&dir, "", &catalog, &impls, &expected, &sample);
+
+    // The course's own suites, made as a teacher makes them, from this build's binary.
+    if let Some(v) = variant {
+        let folder = tempfile::Builder::new()
+            .prefix("sockcheck-course-")
+            .tempdir()
+            .expect("a temp folder for the course's suites");
+        let made = std::process::Command::new(env!("CARGO_BIN_EXE_sockcheck"))
+            .args(["variant", "init"])
+            .arg(folder.path())
+            .args(&v.programs)
+            .args(v.set.iter().flat_map(|s| ["--set", s.as_str()]))
+            .output()
+            .expect("sockcheck runs");
+        assert!(
+            made.status.success(),
+            "{}: `sockcheck variant init` failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let course = sockcheck::variant::load(folder.path()).expect("the course's folder loads");
+        assert_eq!(
+            roles_of(&v.expected),
+            given
+                .into_iter()
+                .filter(|(program, _)| v.programs.contains(program))
+                .collect(),
+            "{}: [variant] must list exactly the roles the manifest gives of its programs",
+            dir.display()
+        );
+        let impls: BTreeMap<String, manifest::Implementation> = impls
+            .into_iter()
+            .filter(|(program, _)| v.programs.contains(program))
+            .collect();
+        run_in_modes(
+            &dir,
+            " against [variant]",
+            &course,
+            &impls,
+            &v.expected,
+            &sample,
+        );
+    }
+}
+
+/// The (program, role) pairs an expectation lists.
+fn roles_of(expected: &Expectations) -> BTreeSet<(String, String)> {
+    expected
+        .iter()
+        .flat_map(|(program, roles)| roles.keys().map(|role| (program.clone(), role.clone())))
+        .collect()
+}
+
+/// A course's suites for a sample: the programs and words given to `variant init`, and
+/// what the sample must get against them.
+struct Variant {
+    programs: Vec<String>,
+    set: Vec<String>,
+    expected: Expectations,
+}
+
+/// Runs the sample's cases in each of its modes and compares the results with `expected`.
+fn run_in_modes(
+    dir: &std::path::Path,
+    against: &str,
+    catalog: &sockcheck::catalog::Catalog,
+    impls: &BTreeMap<String, manifest::Implementation>,
+    expected: &Expectations,
+    sample: &SampleExpectation,
+) {
     // Every process a sample starts inherits this marker: none may be left after a run.
     let marker = format!("sockcheck-sample-{}", std::process::id());
     std::env::set_var("SOCKCHECK_SAMPLE_MARKER", &marker);
@@ -272,7 +366,7 @@ fn sample_gets_its_verdicts(#[files("fixtures/students/*/sockcheck.toml")] manif
         for path in &untouched {
             let _ = std::fs::remove_file(path);
         }
-        let mut jobs = batch::plan_implementations(&catalog, &impls, Some(&dir));
+        let mut jobs = batch::plan_implementations(catalog, impls, Some(dir));
         for spec in jobs.iter_mut().filter_map(|j| j.spec.as_mut()) {
             spec.isolation = policy;
             if let Some(n) = sample.limit_processes {
@@ -306,7 +400,7 @@ fn sample_gets_its_verdicts(#[files("fixtures/students/*/sockcheck.toml")] manif
                 dir.display()
             );
         }
-        check_results(&dir, mode, &expected, &sample, &results);
+        check_results(dir, &format!("{mode}{against}"), expected, sample, &results);
     }
 }
 
