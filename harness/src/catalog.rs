@@ -273,6 +273,22 @@ fn suite_of(
         path: format!("suites/{id}/program.toml"),
         message: e.to_string(),
     })?;
+    // A course's names for framed-header's header keys: the cases are written with the
+    // tutorial's, and every frame they send is renamed, so one case serves every course.
+    let header_keys = match toml.words.get("keys") {
+        Some(text) if toml.eof_frames == Some(crate::framing::Format::Header) => {
+            sockref::frame::HeaderKeys::parse(text).map_err(|message| CatalogError::Bad {
+                path: format!("suites/{id}/program.toml"),
+                message: format!("the word `keys`: {message}"),
+            })?
+        }
+        _ => sockref::frame::HeaderKeys::default(),
+    };
+    if header_keys != sockref::frame::HeaderKeys::default() {
+        for step in cases.iter_mut().flat_map(|c| c.steps.iter_mut()) {
+            step.rewrite_sent(|bytes| crate::framing::rename_keys(bytes, &header_keys));
+        }
+    }
     let echo_reply = match toml.words.get("reply") {
         Some(text) if id.starts_with("echo") => sockref::EchoReply::parse(text).ok(),
         _ => None,
@@ -301,6 +317,7 @@ fn suite_of(
             tolerances,
             eof_reply,
             eof_frames: toml.eof_frames,
+            header_keys,
             words: toml.words,
         },
         title: toml.title,

@@ -407,6 +407,8 @@ pub struct Evidence<'a> {
     pub eof_reply: Option<&'a [u8]>,
     /// The framing of the empty frames it sends then, for the framed programs.
     pub eof_frames: Option<crate::framing::Format>,
+    /// The names of framed-header's header keys, to read those frames.
+    pub header_keys: &'a sockref::frame::HeaderKeys,
     /// A stdin line was written after the peer had ended a connection.
     pub stdin_after_peer_end: bool,
 }
@@ -451,8 +453,9 @@ pub fn diagnose(e: &Evidence) -> Option<Hint> {
             let looped = e
                 .eof_reply
                 .is_some_and(|unit| !unit.is_empty() && made_of(got, unit))
-                || e.eof_frames
-                    .is_some_and(|format| crate::framing::only_empty_frames(format, got));
+                || e.eof_frames.is_some_and(|format| {
+                    crate::framing::only_empty_frames(format, e.header_keys, got)
+                });
             (peer_fin && server && looped).then_some(Hint::EofLoop)
         }
         // A server that still holds a connection the client ended: going round its loop on
@@ -526,6 +529,9 @@ fn made_of(data: &[u8], unit: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    static TUTORIAL_KEYS: std::sync::LazyLock<sockref::frame::HeaderKeys> =
+        std::sync::LazyLock::new(Default::default);
+
     fn evidence(symptom: &Symptom) -> Evidence<'_> {
         Evidence {
             role: Role::Server,
@@ -539,6 +545,7 @@ mod tests {
             last_exception: None,
             eof_reply: Some(b"SB"),
             eof_frames: None,
+            header_keys: &TUTORIAL_KEYS,
             stdin_after_peer_end: true,
         }
     }

@@ -97,24 +97,32 @@ pub enum FrameError {
     /// framed-header: the header is JSON but not an object; `found` says what it is.
     #[error("the header is a JSON {found}, not an object")]
     HeaderNotObject { found: &'static str },
-    /// framed-header: the header has no `total_size`; `keys` are those it has, which
-    /// often show a misspelling.
-    #[error("the header has no `total_size`; its keys are {}", list_keys(.keys))]
-    TotalSizeMissing { keys: Vec<String> },
+    /// framed-header: the header has no `total_size` (`key`: its name, the tutorial's or
+    /// a course's); `keys` are those it has, which often show a misspelling.
+    #[error("the header has no `{key}`; its keys are {}", list_keys(.keys))]
+    TotalSizeMissing { key: String, keys: Vec<String> },
     /// framed-header: `total_size` is a string, a fraction, `null`, ...; `value` is its
     /// JSON text.
-    #[error("`total_size` is `{value}`, not an integer")]
-    TotalSizeNotInteger { value: String },
+    #[error("`{key}` is `{value}`, not an integer")]
+    TotalSizeNotInteger { key: String, value: String },
     /// framed-header: `total_size` is below zero.
-    #[error("`total_size` is negative, `{total_size}`")]
-    TotalSizeNegative { total_size: Number },
+    #[error("`{key}` is negative, `{total_size}`")]
+    TotalSizeNegative { key: String, total_size: Number },
     /// framed-header: `total_size` is over [`Limits::max_body`] (an integer too large for
     /// 64 bits is over any limit, and shows as serde_json writes it, e.g. `1e30`).
-    #[error("`total_size` is `{total_size}` bytes, over the limit of `{limit}`")]
-    TotalSizeOverLimit { total_size: Number, limit: usize },
-    /// framed-header: `md5` is a real digest, 32 hex digits, and not the body's.
-    #[error("`md5` is `{declared}` but the body's MD5 is `{actual}`")]
-    DigestMismatch { declared: String, actual: String },
+    #[error("`{key}` is `{total_size}` bytes, over the limit of `{limit}`")]
+    TotalSizeOverLimit {
+        key: String,
+        total_size: Number,
+        limit: usize,
+    },
+    /// framed-header: `md5` (`key`) is a real digest, 32 hex digits, and not the body's.
+    #[error("`{key}` is `{declared}` but the body's MD5 is `{actual}`")]
+    DigestMismatch {
+        key: String,
+        declared: String,
+        actual: String,
+    },
 }
 
 /// The keys of [`FrameError::TotalSizeMissing`], in backticks: `a`, `b`; or `none`.
@@ -226,6 +234,57 @@ impl HeaderFrame<'_> {
     }
 }
 
+/// The names of a framed-header header's three keys: the tutorial's `total_size`,
+/// `file_name` and `md5`, or a course's own (`keys = "filesize filename md5"` in
+/// framed-header's `[words]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderKeys {
+    pub total_size: String,
+    pub file_name: String,
+    pub md5: String,
+}
+
+impl Default for HeaderKeys {
+    /// The tutorial's.
+    fn default() -> Self {
+        HeaderKeys {
+            total_size: "total_size".into(),
+            file_name: "file_name".into(),
+            md5: "md5".into(),
+        }
+    }
+}
+
+impl HeaderKeys {
+    /// The keys of the word `keys`: three distinct names, in that order, split at spaces.
+    /// A name holds no quote, backslash or control character, so a case's header text
+    /// that names it can be rewritten by plain replacement.
+    pub fn parse(text: &str) -> Result<HeaderKeys, String> {
+        let names: Vec<&str> = text.split_whitespace().collect();
+        let [total_size, file_name, md5] = names[..] else {
+            return Err(format!(
+                "`{text}` is not three key names (the size, the file name, the digest; the tutorial's: `total_size file_name md5`)"
+            ));
+        };
+        if let Some(bad) = names
+            .iter()
+            .find(|n| n.chars().any(|c| c == '"' || c == '\\' || c.is_control()))
+        {
+            return Err(format!(
+                "the key `{bad}` holds a quote, a backslash or a control character"
+            ));
+        }
+        if total_size == file_name || total_size == md5 || file_name == md5 {
+            return Err(format!("`{text}` names one key twice"));
+        }
+        Ok(HeaderKeys {
+            total_size: total_size.into(),
+            file_name: file_name.into(),
+            md5: md5.into(),
+        })
+    }
+}
+
 /// Frames `body` as framed-header with a header of the tutorial's keys, in its order, the
 /// `md5` being the body's real digest (32 lowercase hex digits). The header is written as
 /// Python's `json.dumps` writes the tutorial's dict, byte for byte: `", "` and `": "` as
@@ -241,10 +300,18 @@ impl HeaderFrame<'_> {
 ///
 /// If the body or the header is longer than [`MAX_ENCODABLE_LEN`].
 pub fn encode_header(body: &[u8], file_name: &str) -> Vec<u8> {
+    encode_header_keyed(body, file_name, &HeaderKeys::default())
+}
+
+/// [`encode_header`] with a course's key names, in the tutorial's order.
+pub fn encode_header_keyed(body: &[u8], file_name: &str, keys: &HeaderKeys) -> Vec<u8> {
     let header = format!(
-        r#"{{"md5": "{}", "file_name": {}, "total_size": {}}}"#,
+        r#"{{{}: "{}", {}: {}, {}: {}}}"#,
+        python_json_string(&keys.md5),
         md5_hex(body),
+        python_json_string(&keys.file_name),
         python_json_string(file_name),
+        python_json_string(&keys.total_size),
         body.len()
     );
     encode_header_raw(header.as_bytes(), body)
@@ -288,6 +355,15 @@ pub fn decode_header<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<Decoded<HeaderFrame<'a>>, FrameError> {
+    decode_header_keyed(buf, limits, &HeaderKeys::default())
+}
+
+/// [`decode_header`] of a header with a course's key names.
+pub fn decode_header_keyed<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+    keys: &HeaderKeys,
+) -> Result<Decoded<HeaderFrame<'a>>, FrameError> {
     let Some(prefix) = buf.first_chunk::<PREFIX_LEN>() else {
         return Ok(need_more(PREFIX_LEN, buf));
     };
@@ -307,14 +383,14 @@ pub fn decode_header<'a>(
     let Some(header_bytes) = buf.get(PREFIX_LEN..header_end) else {
         return Ok(need_more(header_end, buf));
     };
-    let header = parse_header(header_bytes, limits)?;
+    let header = parse_header(header_bytes, limits, keys)?;
     // Saturating: with a limit near `usize::MAX` the end may not be representable, and no
     // buffer can reach it anyway; the count of bytes still needed stays a lower bound.
     let end = header_end.saturating_add(header.total_size);
     let Some(body) = buf.get(header_end..end) else {
         return Ok(need_more(end, buf));
     };
-    let digest = check_digest(header.md5, body)?;
+    let digest = check_digest(header.md5, body, &keys.md5)?;
     Ok(Decoded::Frame {
         frame: HeaderFrame {
             header: header.text,
@@ -346,7 +422,11 @@ struct ParsedHeader<'a> {
     unknown_keys: Vec<String>,
 }
 
-fn parse_header<'a>(bytes: &'a [u8], limits: &Limits) -> Result<ParsedHeader<'a>, FrameError> {
+fn parse_header<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+    keys: &HeaderKeys,
+) -> Result<ParsedHeader<'a>, FrameError> {
     let text = std::str::from_utf8(bytes).map_err(|err| FrameError::HeaderNotUtf8 {
         valid_up_to: err.valid_up_to(),
     })?;
@@ -361,14 +441,14 @@ fn parse_header<'a>(bytes: &'a [u8], limits: &Limits) -> Result<ParsedHeader<'a>
             })
         }
     };
-    let total_size = total_size_of(&object, limits)?;
-    let file_name = match object.remove("file_name") {
+    let total_size = total_size_of(&object, limits, &keys.total_size)?;
+    let file_name = match object.remove(&keys.file_name) {
         Some(Value::String(name)) => FileName::Text(name),
         Some(other) => FileName::NotText(other.to_string()),
         None => FileName::Missing,
     };
-    let md5 = object.remove("md5");
-    object.remove("total_size");
+    let md5 = object.remove(&keys.md5);
+    object.remove(&keys.total_size);
     Ok(ParsedHeader {
         text,
         total_size,
@@ -381,18 +461,25 @@ fn parse_header<'a>(bytes: &'a [u8], limits: &Limits) -> Result<ParsedHeader<'a>
 /// `total_size` as a length within the limit. Python's `json.dumps` writes an `int` as
 /// digits only, so a fraction, even `12.0`, is no integer; an integer too large for
 /// serde_json's 64 bits arrives as a float, and is over any limit.
-fn total_size_of(object: &Map<String, Value>, limits: &Limits) -> Result<usize, FrameError> {
-    let Some(value) = object.get("total_size") else {
+fn total_size_of(
+    object: &Map<String, Value>,
+    limits: &Limits,
+    key: &str,
+) -> Result<usize, FrameError> {
+    let Some(value) = object.get(key) else {
         return Err(FrameError::TotalSizeMissing {
+            key: key.into(),
             keys: object.keys().cloned().collect(),
         });
     };
     let Value::Number(number) = value else {
         return Err(FrameError::TotalSizeNotInteger {
+            key: key.into(),
             value: value.to_string(),
         });
     };
     let over_limit = || FrameError::TotalSizeOverLimit {
+        key: key.into(),
         total_size: number.clone(),
         limit: limits.max_body,
     };
@@ -406,23 +493,26 @@ fn total_size_of(object: &Map<String, Value>, limits: &Limits) -> Result<usize, 
     }
     if number.as_i64().is_some() {
         return Err(FrameError::TotalSizeNegative {
+            key: key.into(),
             total_size: number.clone(),
         });
     }
     // A float: beyond 64 bits it is a whole number written as a float, else a fraction.
     match number.as_f64() {
         Some(float) if float <= -(2f64.powi(63)) => Err(FrameError::TotalSizeNegative {
+            key: key.into(),
             total_size: number.clone(),
         }),
         Some(float) if float >= 2f64.powi(64) => Err(over_limit()),
         _ => Err(FrameError::TotalSizeNotInteger {
+            key: key.into(),
             value: number.to_string(),
         }),
     }
 }
 
 /// What the header's `md5` makes of the body: a real digest must match it.
-fn check_digest(md5: Option<Value>, body: &[u8]) -> Result<Digest, FrameError> {
+fn check_digest(md5: Option<Value>, body: &[u8], key: &str) -> Result<Digest, FrameError> {
     match md5 {
         None => Ok(Digest::Missing),
         Some(Value::String(declared)) if is_real_digest(&declared) => {
@@ -430,7 +520,11 @@ fn check_digest(md5: Option<Value>, body: &[u8]) -> Result<Digest, FrameError> {
             if declared.eq_ignore_ascii_case(&actual) {
                 Ok(Digest::Verified)
             } else {
-                Err(FrameError::DigestMismatch { declared, actual })
+                Err(FrameError::DigestMismatch {
+                    key: key.into(),
+                    declared,
+                    actual,
+                })
             }
         }
         Some(Value::String(placeholder)) => Ok(Digest::Placeholder(placeholder)),
@@ -751,6 +845,7 @@ mod tests {
         assert_eq!(
             err,
             FrameError::DigestMismatch {
+                key: "md5".into(),
                 declared: wrong.clone(),
                 actual: md5_hex(b"hi")
             }
@@ -860,6 +955,7 @@ mod tests {
         assert_eq!(
             err,
             FrameError::TotalSizeMissing {
+                key: "total_size".into(),
                 keys: vec!["md5".to_owned(), "totalsize".to_owned()]
             }
         );
@@ -887,6 +983,7 @@ mod tests {
             assert_eq!(
                 err,
                 FrameError::TotalSizeNotInteger {
+                    key: "total_size".into(),
                     value: shown.to_owned()
                 },
                 "{value}"
@@ -924,6 +1021,7 @@ mod tests {
         assert_eq!(
             err,
             FrameError::TotalSizeOverLimit {
+                key: "total_size".into(),
                 total_size: 4.into(),
                 limit: 3
             }

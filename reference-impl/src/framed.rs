@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use crate::client::{self, never_last, Exchange, Line};
 use crate::command::{run_command, Limits};
-use crate::frame::{self, Decoded, FrameError, MAX_ENCODABLE_LEN};
+use crate::frame::{self, Decoded, FrameError, HeaderKeys, MAX_ENCODABLE_LEN};
 use crate::net::{Conn, Listener};
 use crate::Error;
 
@@ -33,14 +33,24 @@ pub(crate) const MAX_REPLY: usize = MAX_ENCODABLE_LEN - NOTE_ROOM;
 /// A command with no output gets a frame all the same, the 4 bytes of `0`: the tutorial
 /// sends its header whatever the output, and its client waits for one.
 pub fn framed_low_server(listener: Listener, limits: &Limits) -> Result<(), Error> {
-    serve(listener, limits, Format::Low)
+    serve(listener, limits, &Format::Low)
 }
 
 /// framed-header server: framed-low's, with the tutorial's JSON header between the prefix
 /// and the output: `total_size`, `file_name` `f1.txt` and, where the tutorial has the
 /// placeholder `fdsaf2143254f`, the output's real MD5.
+#[cfg(test)] // the programs take their keys from the words: `framed_header_server_keyed`
 pub fn framed_header_server(listener: Listener, limits: &Limits) -> Result<(), Error> {
-    serve(listener, limits, Format::Header)
+    framed_header_server_keyed(listener, limits, &HeaderKeys::default())
+}
+
+/// framed-header server with a course's names for the header's keys.
+pub fn framed_header_server_keyed(
+    listener: Listener,
+    limits: &Limits,
+    keys: &HeaderKeys,
+) -> Result<(), Error> {
+    serve(listener, limits, &Format::Header(keys.clone()))
 }
 
 /// framed-low client: a command from stdin out, one whole frame in, its body printed,
@@ -51,48 +61,60 @@ pub fn framed_low_client(
     out: &mut impl Write,
     limits: &frame::Limits,
 ) -> Result<(), Error> {
-    converse_as_client(addr, input, out, limits, Format::Low)
+    converse_as_client(addr, input, out, limits, &Format::Low)
 }
 
 /// framed-header client: framed-low's, reading a header frame. A real `md5` (32 hex
 /// digits) that is not the body's is a protocol error; a placeholder, such as the
 /// tutorial's own, is accepted (how strict that is, is the harness's business).
+#[cfg(test)] // the programs take their keys from the words: `framed_header_client_keyed`
 pub fn framed_header_client(
     addr: SocketAddr,
     input: &mut impl BufRead,
     out: &mut impl Write,
     limits: &frame::Limits,
 ) -> Result<(), Error> {
-    converse_as_client(addr, input, out, limits, Format::Header)
+    framed_header_client_keyed(addr, input, out, limits, &HeaderKeys::default())
+}
+
+/// framed-header client reading a header with a course's names for its keys.
+pub fn framed_header_client_keyed(
+    addr: SocketAddr,
+    input: &mut impl BufRead,
+    out: &mut impl Write,
+    limits: &frame::Limits,
+    keys: &HeaderKeys,
+) -> Result<(), Error> {
+    converse_as_client(addr, input, out, limits, &Format::Header(keys.clone()))
 }
 
 /// Which of the two fixes frames the replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Format {
     /// framed-low: length, body.
     Low,
-    /// framed-header: header length, JSON header, body.
-    Header,
+    /// framed-header: header length, JSON header (with these key names), body.
+    Header(HeaderKeys),
 }
 
 impl Format {
     /// The frame of a reply.
-    fn encode(self, reply: &[u8]) -> Vec<u8> {
+    fn encode(&self, reply: &[u8]) -> Vec<u8> {
         match self {
             Format::Low => frame::encode_low(reply),
-            Format::Header => frame::encode_header(reply, FILE_NAME),
+            Format::Header(keys) => frame::encode_header_keyed(reply, FILE_NAME, keys),
         }
     }
 
     /// The decoder of this format, with the body for the frame: all a client prints.
     fn decode<'a>(
-        self,
+        &self,
         buf: &'a [u8],
         limits: &frame::Limits,
     ) -> Result<Decoded<&'a [u8]>, FrameError> {
         match self {
             Format::Low => frame::decode_low(buf, limits),
-            Format::Header => Ok(match frame::decode_header(buf, limits)? {
+            Format::Header(keys) => Ok(match frame::decode_header_keyed(buf, limits, keys)? {
                 Decoded::Frame { frame, used } => Decoded::Frame {
                     frame: frame.body,
                     used,
@@ -105,7 +127,7 @@ impl Format {
 
 /// The connection loop: one conversation per client, forever. Clients that connect
 /// meanwhile wait in the backlog and are served in turn.
-fn serve(listener: Listener, limits: &Limits, format: Format) -> Result<(), Error> {
+fn serve(listener: Listener, limits: &Limits, format: &Format) -> Result<(), Error> {
     // A reply longer than a prefix can declare could not be framed (the encoder panics, as
     // `struct.pack('i', n)` raises): the cap keeps every reply below it. The command line
     // refuses a larger `--max-reply` for these servers; this holds for any caller.
@@ -126,7 +148,7 @@ fn serve(listener: Listener, limits: &Limits, format: Format) -> Result<(), Erro
 /// ends, without error, when the client closes (`recv` gives `b''`) or resets. The
 /// tutorial catches only the reset, and on Linux sends an empty frame for every `b''`
 /// until the broken pipe kills it (SPEC.md's seed bug).
-fn converse_as_server(conn: &mut Conn, limits: &Limits, format: Format) -> Result<(), Error> {
+fn converse_as_server(conn: &mut Conn, limits: &Limits, format: &Format) -> Result<(), Error> {
     loop {
         let command = match conn.recv(RECV_SIZE) {
             Ok(command) if command.is_empty() => return Ok(()),
@@ -153,7 +175,7 @@ fn converse_as_client(
     input: &mut impl BufRead,
     out: &mut impl Write,
     limits: &frame::Limits,
-    format: Format,
+    format: &Format,
 ) -> Result<(), Error> {
     let exchange = Exchange {
         // Silently, as the tutorial's `if not cmd: continue`: unlike rexec2's client, its
@@ -175,7 +197,7 @@ fn read_frame(
     conn: &mut Conn,
     peer: SocketAddr,
     limits: &frame::Limits,
-    format: Format,
+    format: &Format,
 ) -> Result<Option<Vec<u8>>, Error> {
     let mut buf = Vec::new();
     // How long `buf` must be before the decoder has anything new to say: decoding sooner
@@ -360,7 +382,7 @@ mod tests {
     fn servers_end_a_conversation_at_end_of_stream_and_take_the_next_client() {
         for (server, format) in [
             (framed_low_server as Server, Format::Low),
-            (framed_header_server, Format::Header),
+            (framed_header_server, Format::Header(HeaderKeys::default())),
         ] {
             let addr = start(server);
             let mut first = connect(addr);

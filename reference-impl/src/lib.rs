@@ -275,7 +275,11 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
                     sticky::sticky2_server(listener, reads, &mut out)
                 }
                 "framed-low" => framed::framed_low_server(listener, limits),
-                "framed-header" => framed::framed_header_server(listener, limits),
+                "framed-header" => framed::framed_header_server_keyed(
+                    listener,
+                    limits,
+                    &header_keys(&options.words)?,
+                ),
                 _ => unreachable!("PROGRAMS lists a server with no implementation"),
             }
         }
@@ -292,9 +296,13 @@ pub fn run_with(id: &str, role: Role, options: &Options) -> Result<(), Error> {
                 "framed-low" => {
                     framed::framed_low_client(addr, &mut input, &mut out, &options.frame_limits)
                 }
-                "framed-header" => {
-                    framed::framed_header_client(addr, &mut input, &mut out, &options.frame_limits)
-                }
+                "framed-header" => framed::framed_header_client_keyed(
+                    addr,
+                    &mut input,
+                    &mut out,
+                    &options.frame_limits,
+                    &header_keys(&options.words)?,
+                ),
                 "udp-hello" => {
                     udp::hello_client(addr, &udp::HelloWords::from_words(&options.words), &mut out)
                 }
@@ -318,8 +326,25 @@ pub fn check_words(
     match id {
         "echo1" | "echo2" | "echo3" => echo::EchoReply::from_words(id, words).map(drop),
         "sticky2" => sticky::Sticky2Reads::from_words(words).map(drop),
+        "framed-header" => header_keys(words).map(drop),
         _ => Ok(()),
     }
+}
+
+/// framed-header's word `keys`: the names of its header's size, file name and digest keys
+/// (the tutorial's `total_size file_name md5` when the word is not given).
+fn header_keys(
+    words: &std::collections::BTreeMap<String, String>,
+) -> Result<frame::HeaderKeys, Error> {
+    words.get("keys").map_or_else(
+        || Ok(frame::HeaderKeys::default()),
+        |text| {
+            frame::HeaderKeys::parse(text).map_err(|message| Error::BadWord {
+                word: "keys".into(),
+                message,
+            })
+        },
+    )
 }
 
 /// The server role of a UDP program: its socket is bound here, as a TCP server's listener

@@ -89,6 +89,8 @@ pub struct ProgramInfo {
     /// The framing whose empty frames its server sends for each `b''` when it ignores the
     /// end of stream (`low` or `header`): bytes that are only such frames get `eof-loop`.
     pub eof_frames: Option<crate::framing::Format>,
+    /// The names of framed-header's header keys: the tutorial's, or the course's `keys`.
+    pub header_keys: sockref::frame::HeaderKeys,
     /// The literals a course may change, by name (udp-chat's contacts and quit word):
     /// cases write `stdin "${quit}"`, and the bundled reference is given them.
     pub words: std::collections::BTreeMap<String, String>,
@@ -295,6 +297,7 @@ impl Ctx<'_> {
             last_exception: last_exception.as_deref(),
             eof_reply: self.program.eof_reply.as_deref(),
             eof_frames: self.program.eof_frames,
+            header_keys: &self.program.header_keys,
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::observation::{FrameObs, HeaderObs, Observation};
 use crate::payload::{self, Expected};
 use crate::session::Interest;
 use crate::syntax::frame::Step;
-use sockref::frame::{self, Limits};
+use sockref::frame::{self, HeaderKeys, Limits};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
@@ -32,13 +32,14 @@ impl Step {
         let format = self.format;
         let deadline = ctx.deadline();
         let limits = Limits::default();
+        let keys = &ctx.program.header_keys;
         // Decode what has come, again whenever more comes: a frame, an error, or the end.
         let outcome = ctx
             .session
             .wait_for(deadline, &|_| vec![Interest::Readable(fd)], |s| {
                 let have = s.conn(name)?.received.len();
                 let c = s.fill(name, have + CHUNK)?;
-                match decode(format, &c.received, &limits) {
+                match decode(format, &c.received, &limits, keys) {
                     Ok(Some(done)) => Some(Ok(done)),
                     Ok(None) if c.end.is_some() => Some(Err(None)),
                     Ok(None) => None,
@@ -60,7 +61,8 @@ impl Step {
             }
             Some(Err(Some(error))) => {
                 let bytes = std::mem::take(&mut conn.received);
-                return bad_frame(format, &error, &bytes, starts_with_brace, want);
+                let keys = &ctx.program.header_keys;
+                return bad_frame(format, keys, &error, &bytes, starts_with_brace, want);
             }
             Some(Err(None)) => {
                 let end = conn.end.map(|e| e.word()).unwrap_or("eof");
@@ -85,6 +87,7 @@ impl Step {
 /// for the hint (the frame has failed either way).
 fn wait_for_big_endian_evidence(ctx: &mut Ctx, name: &str, fd: RawFd, limits: &Limits) {
     let until = Instant::now() + ctx.timing.grace;
+    let keys = &ctx.program.header_keys;
     ctx.session
         .wait_until(until, &|_| vec![Interest::Readable(fd)], |s| {
             let have = s.conn(name)?.received.len();
@@ -98,19 +101,20 @@ fn wait_for_big_endian_evidence(ctx: &mut Ctx, name: &str, fd: RawFd, limits: &L
             }
             let mut swapped = c.received.clone();
             swapped[..4].reverse();
-            (!matches!(decode(Format::Header, &swapped, limits), Ok(None))).then_some(())
+            (!matches!(decode(Format::Header, &swapped, limits, keys), Ok(None))).then_some(())
         });
 }
 
 /// A frame the decoder refused: its error, with the hint its bytes show.
 fn bad_frame(
     format: Format,
+    keys: &HeaderKeys,
     error: &frame::FrameError,
     bytes: &[u8],
     starts_with_brace: bool,
     want: Option<&FrameObs>,
 ) -> StepEnd {
-    let symptom = if big_endian_prefix(format, bytes, want) {
+    let symptom = if big_endian_prefix(format, keys, bytes, want) {
         Symptom::Declared(Hint::BigEndianLength)
     } else if counted_characters(error, bytes, want) {
         Symptom::Declared(Hint::LengthCountsCharacters)
@@ -159,10 +163,11 @@ fn ended(ctx: &mut Ctx, end: &str, have: usize) -> StepEnd {
 
 /// Too few bytes of a frame within the deadline.
 fn incomplete(ctx: &Ctx, format: Format, bytes: &[u8], want: Option<&FrameObs>) -> StepEnd {
+    let keys = &ctx.program.header_keys;
     let have = bytes.len();
     // A small body's big-endian length reads as a large little-endian one under the limit:
     // the decoder waits for bytes that never come.
-    let big_endian = big_endian_prefix(format, bytes, want);
+    let big_endian = big_endian_prefix(format, keys, bytes, want);
     StepEnd::Fail(Failure::new(
         if big_endian {
             Symptom::Declared(Hint::BigEndianLength)
@@ -184,7 +189,12 @@ fn incomplete(ctx: &Ctx, format: Format, bytes: &[u8], want: Option<&FrameObs>) 
 /// Whether the first four bytes are the length written big-endian: for framed-low, read
 /// that way they give the expected body's length; for framed-header, the header and body
 /// they announce read that way decode as a frame.
-fn big_endian_prefix(format: Format, bytes: &[u8], want: Option<&FrameObs>) -> bool {
+fn big_endian_prefix(
+    format: Format,
+    keys: &HeaderKeys,
+    bytes: &[u8],
+    want: Option<&FrameObs>,
+) -> bool {
     let Some(prefix) = bytes.get(..4).and_then(|p| <[u8; 4]>::try_from(p).ok()) else {
         return false;
     };
@@ -196,7 +206,10 @@ fn big_endian_prefix(format: Format, bytes: &[u8], want: Option<&FrameObs>) -> b
         Format::Header => {
             let mut swapped = bytes.to_vec();
             swapped[..4].reverse();
-            matches!(decode(format, &swapped, &Limits::default()), Ok(Some(_)))
+            matches!(
+                decode(format, &swapped, &Limits::default(), keys),
+                Ok(Some(_))
+            )
         }
     }
 }

@@ -39,6 +39,7 @@ fn play(addr: SocketAddr, steps: &str) -> (Vec<StepEnd>, Option<String>) {
         tolerances: Vec::new(),
         eof_reply: None,
         eof_frames: None,
+        header_keys: Default::default(),
         words: Default::default(),
     };
     let spec = IutSpec {

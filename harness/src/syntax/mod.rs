@@ -122,6 +122,14 @@ impl Step {
         Ok(())
     }
 
+    /// Rewrites the bytes the step sends to the program (a TCP `send`) with `rewrite`: how
+    /// a course's framed-header keys replace the tutorial's in the frames its cases send.
+    pub fn rewrite_sent(&mut self, rewrite: impl Fn(&[u8]) -> Vec<u8>) {
+        if let Step::Tcp(tcp::Step::Send { data, .. }) = self {
+            *data = rewrite(data);
+        }
+    }
+
     /// Checks that each `${word}` of a stdin line is one of the program's words.
     pub fn check_words(
         &self,
