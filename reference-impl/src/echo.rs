@@ -199,7 +199,7 @@ mod tests {
     use socket2::SockRef;
 
     use super::*;
-    use crate::testutil::ephemeral;
+    use crate::testutil::{ephemeral, read_once};
 
     #[test]
     fn a_reply_word_reads_upper_suffix_or_both_and_refuses_the_rest() {
@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(&reply, b"oneSB");
         // A half-close: the server sees `b''`, ends the conversation and takes the next.
         first.shutdown(Shutdown::Write).unwrap();
-        assert_eq!(first.read(&mut reply).unwrap(), 0);
+        assert_eq!(read_once(&mut first, &mut reply).unwrap(), 0);
         second.read_exact(&mut reply).unwrap();
         assert_eq!(&reply, b"twoSB");
         drop(second);

@@ -152,7 +152,7 @@ mod tests {
 
     use super::*;
     use crate::testutil::{
-        all_printed, ephemeral, expect_printed, quick_limits, Forward, DEADLINE, SILENCE,
+        all_printed, ephemeral, expect_printed, quick_limits, read_once, Forward, DEADLINE, SILENCE,
     };
 
     type Server = fn(Listener, &mut Forward, &Limits) -> Result<(), Error>;
@@ -189,7 +189,7 @@ mod tests {
     fn expect_silence(stream: &mut TcpStream) {
         stream.set_read_timeout(Some(SILENCE)).unwrap();
         let mut buf = [0; 64];
-        match stream.read(&mut buf) {
+        match read_once(stream, &mut buf) {
             Ok(n) => panic!("expected silence, got {:?}", &buf[..n]),
             Err(e) => assert!(
                 matches!(
@@ -230,7 +230,7 @@ mod tests {
         // One write of 13 bytes on loopback arrives whole: a single read takes it all.
         // Two sends could arrive apart.
         let mut reply = [0; 64];
-        let n = client.read(&mut reply).unwrap();
+        let n = read_once(&mut client, &mut reply).unwrap();
         assert_eq!(&reply[..n], b"out\nmore\nerr\n");
     }
 
@@ -289,7 +289,7 @@ mod tests {
         client.write_all(b"q").unwrap();
         // Whatever the shell says about a command named `q`, it says something.
         let mut reply = [0; 256];
-        assert!(client.read(&mut reply).unwrap() > 0);
+        assert!(read_once(&mut client, &mut reply).unwrap() > 0);
         exchange(&mut client, b"echo still here", b"still here\n");
         assert!(
             printed.try_recv().is_err(),

@@ -16,6 +16,18 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 /// something that must not happen (a print, a reply) before it concludes it did not.
 pub const SILENCE: Duration = Duration::from_millis(300);
 
+/// One `read`, again when a signal interrupted it: a socket with a timeout (as the tests
+/// set) gets EINTR where one without has its read restarted, and the programs' own `recv`
+/// retries it (PEP 475), so a test's read must too.
+pub fn read_once(stream: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Limits with a short time limit, so the tests that hit it are quick.
 pub fn quick_limits() -> crate::Limits {
     crate::Limits {

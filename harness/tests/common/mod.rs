@@ -39,11 +39,20 @@ pub fn processes_with(marker: &str) -> Vec<String> {
         if cmdline.contains("cargo") || cmdline.contains("nextest") {
             continue;
         }
-        if cmdline.contains(marker) || read("environ").contains(marker) {
+        if holds(&cmdline, marker) || holds(&read("environ"), marker) {
             found.push(format!("{name}: {cmdline}"));
         }
     }
     found
+}
+
+/// Whether `text` holds `marker` as a whole: not as the start of a longer one, as
+/// `sockcheck-sample-57` starts `sockcheck-sample-5766`, another test's.
+fn holds(text: &str, marker: &str) -> bool {
+    text.match_indices(marker).any(|(at, _)| {
+        !text[at + marker.len()..]
+            .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    })
 }
 
 /// Waits until `check` holds, at most `within`; whether it did.
