@@ -5,6 +5,7 @@
 //! server = "python3 echo3_server.py"
 //! client = "python3 echo3_client.py"
 //! # addr = "127.0.0.1:8080"      # default: the suite's (SPEC.md's)
+//! # weight = 10                   # its points in `--gradescope` (default: a point a case)
 //! ```
 //! `{host}`, `{port}` and `{addr}` in a command are replaced by the address.
 
@@ -13,20 +14,23 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     pub server: Option<String>,
     pub client: Option<String>,
     pub addr: Option<String>,
+    pub weight: Option<f64>,
 }
 
 /// A program's implementation: the commands of the roles it provides, and its address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Implementation {
     pub server: Option<String>,
     pub client: Option<String>,
     pub addr: Option<SocketAddr>,
+    /// Its points in a Gradescope report, shared among its cases.
+    pub weight: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,12 +96,20 @@ pub fn parse(text: &str, known: &[&str]) -> Result<BTreeMap<String, Implementati
                 })
             })
             .transpose()?;
+        if let Some(w) = entry.weight {
+            if !(w.is_finite() && w > 0.0) {
+                return Err(format!(
+                    "`[{id}] weight` is {w}: a number of points above 0"
+                ));
+            }
+        }
         out.insert(
             id,
             Implementation {
                 server,
                 client,
                 addr,
+                weight: entry.weight,
             },
         );
     }
@@ -134,6 +146,8 @@ mod tests {
                 "bad address `localhost`",
             ),
             ("", "no program listed"),
+            ("[echo1]\nserver = \"x\"\nweight = 0\n", "weight` is 0"),
+            ("[echo1]\nserver = \"x\"\nweight = \"ten\"\n", "weight"),
             ("[echo1\n", "unclosed table"),
         ] {
             let e = parse(text, KNOWN).unwrap_err();

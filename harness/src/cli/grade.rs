@@ -124,7 +124,7 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
                 ));
                 students.push(r);
             }
-            Planned::Jobs(key, mut planned) => {
+            Planned::Jobs(key, weights, mut planned) => {
                 for spec in planned.iter_mut().filter_map(|j| j.spec.as_mut()) {
                     spec.isolation = policy;
                     spec.limits = Limits::default();
@@ -134,6 +134,7 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
                 pending.push(Pending {
                     name: sub.name.clone(),
                     key,
+                    weights,
                     first: jobs.len(),
                     results: vec![None; planned.len()],
                     left: planned.len(),
@@ -149,7 +150,9 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
     let state = std::sync::Mutex::new((pending, Vec::new(), Vec::new()));
     let finish = |p: Pending| -> Result<StudentResult, String> {
         let results: Vec<CaseResult> = p.results.into_iter().flatten().collect();
-        let result = write_reports(&args.out, &p.name, p.key, &results, &info, p.started)?;
+        let result = write_reports(
+            &args.out, &p.name, p.key, &p.weights, &results, &info, p.started,
+        )?;
         say(format!("{}: {}", p.name, brief(&result)));
         Ok(result)
     };
@@ -165,6 +168,7 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
                 results: std::mem::take(&mut p.results),
                 name: p.name.clone(),
                 key: p.key.clone(),
+                weights: std::mem::take(&mut p.weights),
                 ..*p
             };
             match finish(whole) {
@@ -209,6 +213,8 @@ fn progress_bar() -> indicatif::ProgressBar {
 struct Pending {
     name: String,
     key: String,
+    /// The programs' points for the Gradescope report (the manifest's `weight`s).
+    weights: BTreeMap<String, f64>,
     first: usize,
     results: Vec<Option<CaseResult>>,
     left: usize,
@@ -241,8 +247,8 @@ enum Planned {
     Kept(StudentResult),
     /// Nothing can be checked (no manifest, a bad one, a folder too big): the reason.
     Unchecked(StudentResult),
-    /// Its key and its cases.
-    Jobs(String, Vec<batch::Job>),
+    /// Its key, its programs' points and its cases.
+    Jobs(String, BTreeMap<String, f64>, Vec<batch::Job>),
 }
 
 /// Plans one submission, unless `OUT/<student>/` holds its result with the same key.
@@ -275,10 +281,17 @@ fn plan_one(
     let plan = manifest.and_then(|text| {
         let impls = manifest::parse(&text, &catalog.ids()).map_err(|e| format!("{which}: {e}"))?;
         workdir::check(&sub.dir)?;
-        Ok(batch::plan_implementations(catalog, &impls, Some(&sub.dir)))
+        let weights = impls
+            .iter()
+            .filter_map(|(id, i)| Some((id.clone(), i.weight?)))
+            .collect();
+        Ok((
+            weights,
+            batch::plan_implementations(catalog, &impls, Some(&sub.dir)),
+        ))
     });
     Ok(match plan {
-        Ok(jobs) => Planned::Jobs(key, jobs),
+        Ok((weights, jobs)) => Planned::Jobs(key, weights, jobs),
         Err(error) => Planned::Unchecked(StudentResult {
             student: sub.name.clone(),
             key,
@@ -288,12 +301,14 @@ fn plan_one(
     })
 }
 
-/// Writes a graded submission's reports into `OUT/<student>/`, then its result (last: it
-/// says the grading of these files is complete).
+/// Writes a graded submission's reports into `OUT/<student>/` (the text and JSON reports,
+/// JUnit XML and Gradescope's results), then its result (last: it says the grading of these
+/// files is complete).
 fn write_reports(
     out: &std::path::Path,
     name: &str,
     key: String,
+    weights: &BTreeMap<String, f64>,
     results: &[CaseResult],
     info: &report::IsolationInfo,
     started: Instant,
@@ -310,9 +325,15 @@ fn write_reports(
         text.push_str(&report::details(r));
         text.push('\n');
     }
-    text.push_str(&report::summary(results, started.elapsed()));
+    let summary = report::summary(results, started.elapsed());
+    text.push_str(&summary);
     text.push('\n');
     grade::write_whole(&folder.join("report.txt"), &text)?;
+    grade::write_whole(&folder.join("junit.xml"), &report::junit(results, info)?)?;
+    grade::write_whole(
+        &folder.join("gradescope.json"),
+        &report::gradescope::json(results, weights, &summary),
+    )?;
     let result = StudentResult {
         student: name.to_string(),
         key,

@@ -22,9 +22,15 @@ pub(super) struct RunArgs {
     /// Address of your program, if not the tutorial's.
     #[arg(long)]
     addr: Option<SocketAddr>,
-    /// Write the results as JSON to this file.
+    /// Write the results as JSON to this file (schema: README, *Reports*).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the results as JUnit XML to this file (a test suite per program and role).
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the results as Gradescope's results.json to this file.
+    #[arg(long)]
+    gradescope: Option<PathBuf>,
     /// Cases run at once (1 to 64).
     #[arg(long, default_value_t = 8)]
     jobs: usize,
@@ -169,7 +175,9 @@ pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
             ));
         }
     }
-    // The plan, and the folder copied for every case, which must be small enough.
+    // The plan, the folder copied for every case (which must be small enough), and the
+    // programs' points for Gradescope.
+    let mut weights = BTreeMap::new();
     let (jobs, folder) = if let Some(dir) = &args.dir {
         let path = dir.join("sockcheck.toml");
         let mut impls = manifest::load(&path, &known).map_err(|e| e.to_string())?;
@@ -184,6 +192,10 @@ pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
         if let Some(addr) = args.addr {
             impls.values_mut().for_each(|i| i.addr = Some(addr));
         }
+        weights = impls
+            .iter()
+            .filter_map(|(id, i)| Some((id.clone(), i.weight?)))
+            .collect();
         let jobs = batch::plan_implementations(&catalog, &impls, Some(dir));
         if let Some(why) = nothing_to_check(&jobs, &|role| {
             format!("`{role} = \"...\"` in `{}`", path.display())
@@ -199,6 +211,7 @@ pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
             server: args.server.clone(),
             client: args.client.clone(),
             addr: args.addr,
+            weight: None,
         };
         let cwd =
             std::env::current_dir().map_err(|e| format!("cannot read the current folder: {e}"))?;
@@ -226,14 +239,7 @@ pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
     }
     // Opened now, so that a path that cannot be written is refused before the run, not
     // after it with the results lost.
-    let mut json = match &args.json {
-        Some(path) => Some((
-            std::fs::File::create(path)
-                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
-            path,
-        )),
-        None => None,
-    };
+    let mut files = ReportFiles::open(&args)?;
     let timing = Timing {
         observe: Duration::from_secs(args.timeout),
         ..Timing::default()
@@ -264,10 +270,58 @@ pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
         out.print(&report::details(r));
     }
     out.line("");
-    out.line(&report::summary(&results, wall));
-    if let Some((file, path)) = &mut json {
-        file.write_all((report::json(&results, &info) + "\n").as_bytes())
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-    }
+    let summary = report::summary(&results, wall);
+    out.line(&summary);
+    files.write(&results, &info, &weights, &summary)?;
     Ok(report::exit_code(&results) as u8)
+}
+
+/// The report files a run was asked for, each opened before the run.
+struct ReportFiles {
+    json: Option<(std::fs::File, PathBuf)>,
+    junit: Option<(std::fs::File, PathBuf)>,
+    gradescope: Option<(std::fs::File, PathBuf)>,
+}
+
+impl ReportFiles {
+    fn open(args: &RunArgs) -> Result<ReportFiles, String> {
+        let open = |path: &Option<PathBuf>| -> Result<Option<(std::fs::File, PathBuf)>, String> {
+            path.as_ref()
+                .map(|p| {
+                    std::fs::File::create(p)
+                        .map(|f| (f, p.clone()))
+                        .map_err(|e| format!("cannot write `{}`: {e}", p.display()))
+                })
+                .transpose()
+        };
+        Ok(ReportFiles {
+            json: open(&args.json)?,
+            junit: open(&args.junit)?,
+            gradescope: open(&args.gradescope)?,
+        })
+    }
+
+    fn write(
+        &mut self,
+        results: &[CaseResult],
+        info: &report::IsolationInfo,
+        weights: &BTreeMap<String, f64>,
+        summary: &str,
+    ) -> Result<(), String> {
+        let texts = [
+            (&mut self.json, report::json(results, info)),
+            (&mut self.junit, report::junit(results, info)?),
+            (
+                &mut self.gradescope,
+                report::gradescope::json(results, weights, summary),
+            ),
+        ];
+        for (file, text) in texts {
+            if let Some((file, path)) = file {
+                file.write_all((text + "\n").as_bytes())
+                    .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
 }

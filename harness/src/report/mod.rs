@@ -1,5 +1,11 @@
 //! Reports: the terminal summary (one line per case, then each failure with its transcript
-//! against the fixture as a diff, the stderr tail and the hint) and the JSON file.
+//! against the fixture as a diff, the stderr tail and the hint) and the JSON file; the
+//! JUnit and Gradescope files beside, each drawn from the same case results.
+
+pub mod gradescope;
+mod junit;
+
+pub use junit::junit;
 
 use crate::batch::CaseResult;
 use crate::engine::Verdict;
@@ -120,18 +126,32 @@ pub fn summary(results: &[CaseResult], wall: Duration) -> String {
     )
 }
 
+/// The version of the JSON report's layout: a reader checks it, and a change of a field's
+/// meaning or a removed field raises it (added fields do not).
+pub const JSON_SCHEMA: u32 = 1;
+
 #[derive(Serialize)]
 struct JsonResult<'a> {
     program: &'a str,
     role: String,
     case: &'a str,
+    /// What the case checks, in a sentence.
+    about: &'a str,
     verdict: Verdict,
     duration_ms: u64,
     hint: Option<&'static str>,
+    /// The hint's advice, in words.
+    hint_text: Option<&'static str>,
     message: Option<&'a str>,
     deadlines: u32,
     /// What each step observed (the flakiness check compares runs by it).
     transcript: &'a [String],
+    /// The fixture's lines, where the case has one.
+    expected: Option<&'a [String]>,
+    /// The last lines the program wrote to stderr.
+    stderr_tail: &'a str,
+    /// The command that played the role.
+    command: Option<&'a str>,
 }
 
 /// How the run's cases were isolated, as said at its top.
@@ -176,12 +196,14 @@ impl IsolationInfo {
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    schema: u32,
     isolation: &'a IsolationInfo,
     results: Vec<JsonResult<'a>>,
 }
 
 pub fn json(results: &[CaseResult], isolation: &IsolationInfo) -> String {
     let report = JsonReport {
+        schema: JSON_SCHEMA,
         isolation,
         results: results
             .iter()
@@ -189,12 +211,17 @@ pub fn json(results: &[CaseResult], isolation: &IsolationInfo) -> String {
                 program: &r.program,
                 role: r.role.to_string(),
                 case: &r.case,
+                about: &r.about,
                 verdict: r.outcome.verdict,
                 duration_ms: r.outcome.duration.as_millis() as u64,
                 hint: r.outcome.hint.map(|h| h.id()),
+                hint_text: r.outcome.hint.map(|h| h.text()),
                 message: r.outcome.message.as_deref(),
                 deadlines: r.outcome.deadlines,
                 transcript: &r.outcome.transcript,
+                expected: r.expected.as_deref(),
+                stderr_tail: &r.outcome.stderr_tail,
+                command: r.command.as_deref(),
             })
             .collect(),
     };
