@@ -60,7 +60,55 @@ impl Hint {
         id.parse().ok()
     }
 
+    /// The advice in the language of the run ([`language`]).
     pub fn text(self) -> &'static str {
+        self.text_in(language())
+    }
+
+    pub fn text_in(self, lang: Lang) -> &'static str {
+        match lang {
+            Lang::En => self.english(),
+            Lang::Zh => self.chinese(),
+        }
+    }
+
+    /// In the tutorial's own terms (粘包, 报头, 通信循环, 连接循环).
+    fn chinese(self) -> &'static str {
+        match self {
+            Hint::EofLoop => "客户端关闭连接后，你的服务端还在通信循环里打转：在 Linux 上对方正常关闭时 recv 返回 b''（只有对方重置连接才抛出 ConnectionResetError），所以除了 except 还需要 `if not data: break`",
+            Hint::StdinEofTraceback => "输入结束时你的程序因 EOFError 报错退出：在 input() 外捕获 EOFError 并正常结束（它的工作已经完成，所以只算不严格）",
+            Hint::StdinEofSpin => "输入结束后你的程序一直不退出：input() 不断抛出 EOFError（或 readline() 不断返回 ''），应在那里跳出循环，而不是继续",
+            Hint::NotListening => "你的服务端在运行，但没有在测试要求的地址上监听（检查传给 bind 的主机和端口）",
+            Hint::ExitedAtStart => "你的程序还没服务任何人就退出了：请看下面 stderr 末尾的错误信息",
+            Hint::BufferedOutput => "你的程序的输出直到退出时才出现：stdout 有缓冲，每次 print 后都要刷新（print(..., flush=True)、sys.stdout.flush()、fflush）",
+            Hint::NotClosed => "客户端结束数据流后，你的服务端一直没有关闭连接：对话结束时调用 conn.close()",
+            Hint::OneClientOnly => "你的服务端服务完第一个客户端就停了：每次对话结束后回到 accept()（连接循环），并保持监听套接字打开",
+            Hint::ResetUncaught => "客户端重置连接时你的服务端因 ConnectionResetError 退出：在 recv/send 外捕获它并结束这次对话（异常关闭也是客户端离开的正常方式）",
+            Hint::ServerCloseIgnored => "服务端关闭连接后你的客户端还在继续：recv 返回了 b''（数据流结束），应关闭套接字并退出，而不是再进入循环",
+            Hint::UnicodeUpper => "你的服务端把解码后的文本转成了大写，非 ASCII 字母也变了（é 变成了 É）：bytes.upper() 只改变字节中的 ASCII 字母",
+            Hint::TrailingNewline => "你的程序在消息后面多发了一个换行：只发送消息本身的字节（input() 已经去掉了换行，不要再加）",
+            Hint::StderrMissing => "回复在命令的 stdout 之后就结束了：把 stderr 紧接在 stdout 之后放进同一个回复（stdout + stderr）",
+            Hint::StderrDeadlock => "命令向 stderr 写了超过 64 KiB 后你的服务端不再回复：先把 stdout 读到底再读 stderr，会在 stderr 管道写满后永远等待；请同时读取两者（proc.communicate()）",
+            Hint::QuitIgnored => "Q（或 q）无论怎么输入都必须结束对话（去掉首尾空格并转成大写后再比较）：客户端发送它后立即关闭，服务端不回复、关闭连接并回到 accept()",
+            Hint::EmptyLineSent => "你的客户端发送了空行（或只有空白的行）：send(b'') 什么也不发，服务端的 recv 会一直等待，所以要 strip() 输入，拒绝空行并重新询问",
+            Hint::BigEndianLength => "你的长度前缀是大端序：按大端读这四个字节长度是对的，但约定是 struct.pack('i', n)，即小端序（用 'i' 或 '<i'，不要用 '!i' 或 '>i'）",
+            Hint::HeaderWithoutPrefix => "你的服务端发送 JSON 报头前没有先发 4 字节的报头长度：先发 struct.pack('i', len(header_bytes))，再发报头，最后发数据",
+            Hint::HeaderNotStrict => "你的报头能用，但 md5 应是数据的真实摘要（hashlib.md5(body).hexdigest()，而不是 fdsaf2143254f 这样的占位符），并且应按教程的名字带上 file_name 和 md5",
+            Hint::TotalSizeStdoutOnly => "total_size 只算了 stdout，但数据是 stdout 后面跟着 stderr：取你发送的整个数据的长度",
+            Hint::PrefixAssumedWhole => "你的客户端假定 4 字节的长度一次 recv 就能收全：TCP 没有消息边界（粘包），可能分几次送达，要一直读到 4 个字节再解包",
+            Hint::SingleRecvBody => "你的客户端在收满报头声明的长度之前就停止读取数据了：recv 返回已经到达的数据（最多到所给的大小），所以要循环，直到实际收到的字节数（len(data)，不是你请求的大小）加起来等于它",
+            Hint::SizeUnchecked => "负数的长度或 total_size，或超过你的限制的值，是协议错误：一旦从长度前缀或报头得知就拒绝它（打印错误，以非零状态退出），而不是当作空数据、等待那么多字节或继续",
+            Hint::ReplyToFixedAddress => "你的服务端回复了发送者以外的地址：用 sendto(reply, addr) 回复 recvfrom 为这条消息返回的 addr（不是固定地址，不是第一个客户端的，也不是最后收到消息的那个）",
+            Hint::EmptyMessageSent => "你的客户端发送了空消息：在 UDP 中 sendto(b'') 会发出一个空数据报，这是服务端会回复的真实消息；跳过空输入并重新询问（`if not msg: continue`）",
+            Hint::RecvNoAddress => "你的服务端用 recv() 读取，它不告诉你数据报是谁发的，所以没有地址可以回复（发送失败：Destination address required）：用 msg, addr = recvfrom(1024)，再 sendto(reply, addr)",
+            Hint::ServerFirstOnly => "你的客户端只有在服务端先启动时才能工作：服务端启动前发出的数据报换来了 ICMP 端口不可达，connect() 过的 UDP 套接字会把它变成 ConnectionRefusedError；UDP 是无连接的，请在未 connect 的套接字上用 sendto/recvfrom，这样先启动哪一端都可以",
+            Hint::StderrOrder => "回复中命令输出的顺序不对：先发全部 stdout，再发全部 stderr（两个管道 stdout=PIPE 和 stderr=PIPE，按 stdout + stderr 拼接；stderr=STDOUT 会按命令写出的顺序混在一起）",
+            Hint::CloseBetweenExchanges => "服务端在两次交互之间关闭了连接（recv 返回 b''，或重置连接抛出 ConnectionResetError），而你的客户端报错退出了：这是对话的结束，不是失败，所以关闭套接字并以 0 退出",
+            Hint::LengthCountsCharacters => "你的长度算的是字符数，不是字节数：一个非 ASCII 字符在 UTF-8 中占多个字节，所以要声明你发送的字节的 len()，而不是解码后文本的",
+        }
+    }
+
+    fn english(self) -> &'static str {
         match self {
             Hint::EofLoop => {
                 "after the client closed, your server kept going round its loop: on Linux an \
@@ -205,6 +253,63 @@ impl Hint {
                  bytes in UTF-8, so declare len() of the bytes you send, not of the decoded text"
             }
         }
+    }
+}
+
+/// The language of hints and of the report's fixed words: `--lang`, else `SOCKCHECK_LANG`
+/// (`zh` or `en`), else the locale (`LC_ALL`, `LC_MESSAGES`, `LANG`: `zh_*` gives
+/// Chinese), English otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    /// `zh` or `en`.
+    pub fn parse(word: &str) -> Option<Lang> {
+        match word {
+            "en" => Some(Lang::En),
+            "zh" => Some(Lang::Zh),
+            _ => None,
+        }
+    }
+
+    /// `SOCKCHECK_LANG`'s language, else the locale's, as gettext reads it: the first of
+    /// `LC_ALL`, `LC_MESSAGES`, `LANG` that is set and not empty.
+    pub fn from_locale() -> Lang {
+        if let Some(lang) = std::env::var("SOCKCHECK_LANG")
+            .ok()
+            .and_then(|w| Lang::parse(&w))
+        {
+            return lang;
+        }
+        let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .find(|v| !v.is_empty())
+            .unwrap_or_default();
+        if locale.starts_with("zh") {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+}
+
+/// The run's language: chosen once by the command line, read by every report.
+static LANGUAGE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets the run's language (the command line does, once, before any case runs).
+pub fn set_language(lang: Lang) {
+    LANGUAGE.store(lang == Lang::Zh, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn language() -> Lang {
+    if LANGUAGE.load(std::sync::atomic::Ordering::Relaxed) {
+        Lang::Zh
+    } else {
+        Lang::En
     }
 }
 
@@ -528,6 +633,18 @@ fn made_of(data: &[u8], unit: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_hint_speaks_both_languages() {
+        let cjk = |t: &str| t.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        for hint in Hint::ALL {
+            let (en, zh) = (hint.text_in(Lang::En), hint.text_in(Lang::Zh));
+            assert!(en.len() > 20 && !cjk(en), "{}: English", hint.id());
+            assert!(zh.chars().count() > 10 && cjk(zh), "{}: Chinese", hint.id());
+        }
+        assert_eq!(Lang::parse("zh"), Some(Lang::Zh));
+        assert_eq!(Lang::parse("fr"), None);
+    }
 
     static TUTORIAL_KEYS: std::sync::LazyLock<sockref::frame::HeaderKeys> =
         std::sync::LazyLock::new(Default::default);

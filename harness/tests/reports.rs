@@ -3,7 +3,8 @@
 //! validates against the JUnit XSD (`tests/data/junit.xsd`, with xmllint), which refuses a
 //! file that strays from it; the Gradescope file has every field its specification reads,
 //! each program's points are its manifest's `weight` (a point a case without one), and the
-//! total is the sum of the tests' scores.
+//! total is the sum of the tests' scores. Hints and the report's fixed words follow
+//! `--lang`, else the locale (`LANG=zh_CN.UTF-8`: Chinese).
 
 mod common;
 
@@ -139,4 +140,39 @@ fn one_run_writes_json_junit_and_gradescope_that_agree() {
         tests.iter().filter(|t| t["status"] == "passed").count() as u64,
         count("pass") + count("non-strict")
     );
+}
+
+#[test]
+fn hints_and_fixed_words_follow_the_locale_or_lang() {
+    use sockcheck::hints::{Hint, Lang};
+    common::cheapest_python();
+    let sample = common::root().join("fixtures/students/course-upper-echo");
+    let run = |lang: Option<&str>| {
+        let mut command = Command::new(common::sockcheck_exe());
+        command
+            .args(["run", "echo2", "--dir"])
+            .arg(&sample)
+            .env_remove("SOCKCHECK_LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", "zh_CN.UTF-8");
+        if let Some(lang) = lang {
+            command.args(["--lang", lang]);
+        }
+        let out = command.output().expect("sockcheck runs");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let chinese = run(None);
+    let hint = Hint::StdinEofTraceback;
+    assert!(
+        chinese.contains(&format!("提示 [{}]: {}", hint.id(), hint.text_in(Lang::Zh))),
+        "{chinese}"
+    );
+    assert!(chinese.contains("共 8 个用例"), "{chinese}");
+    let english = run(Some("en"));
+    assert!(
+        english.contains(&format!("hint [{}]: {}", hint.id(), hint.text_in(Lang::En))),
+        "{english}"
+    );
+    assert!(english.contains("8 cases: "), "{english}");
 }

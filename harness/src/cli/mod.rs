@@ -39,6 +39,14 @@ use variant::*;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The language of hints and reports: zh or en (default: the locale's, LANG=zh_CN.UTF-8
+    /// gives Chinese).
+    #[arg(long, global = true, value_parser = parse_lang)]
+    lang: Option<crate::hints::Lang>,
+}
+
+fn parse_lang(word: &str) -> Result<crate::hints::Lang, String> {
+    crate::hints::Lang::parse(word).ok_or_else(|| format!("`{word}`: zh or en"))
 }
 
 #[derive(Subcommand)]
@@ -94,6 +102,7 @@ pub fn main() -> ExitCode {
         return ExitCode::from(crate::init::main(&args[2..]).clamp(0, 255) as u8);
     }
     let cli = Cli::parse();
+    crate::hints::set_language(cli.lang.unwrap_or_else(crate::hints::Lang::from_locale));
     let out = Out::default();
     if matches!(
         cli.command,

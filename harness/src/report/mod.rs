@@ -7,6 +7,54 @@ mod junit;
 
 pub use junit::junit;
 
+use crate::hints::{language, Lang};
+
+/// The report's fixed words in the run's language (`--lang`, or the locale).
+struct Words {
+    hint: &'static str,
+    transcript: &'static str,
+    stderr: &'static str,
+    wire_log: &'static str,
+    note: &'static str,
+    command: &'static str,
+}
+
+fn words() -> &'static Words {
+    match language() {
+        Lang::En => &Words {
+            hint: "hint",
+            transcript: "transcript (- fixture, + this run):",
+            stderr: "stderr (last lines):",
+            wire_log: "wire log (last events; <- from the program, -> from the peer):",
+            note: "note",
+            command: "command",
+        },
+        Lang::Zh => &Words {
+            hint: "提示",
+            transcript: "记录（- 预期，+ 本次运行）：",
+            stderr: "stderr（最后几行）：",
+            wire_log: "网络记录（最后的事件；<- 来自程序，-> 来自测试方）：",
+            note: "注",
+            command: "命令",
+        },
+    }
+}
+
+/// A verdict as the terminal shows it: `FAIL`, or `失败`.
+pub fn verdict_word(v: Verdict) -> String {
+    match language() {
+        Lang::En => v.word().to_uppercase(),
+        Lang::Zh => match v {
+            Verdict::Pass => "通过",
+            Verdict::NonStrict => "不严格",
+            Verdict::Skipped => "跳过",
+            Verdict::Fail => "失败",
+            Verdict::Error => "错误",
+        }
+        .to_string(),
+    }
+}
+
 use crate::batch::CaseResult;
 use crate::engine::Verdict;
 use serde::Serialize;
@@ -17,7 +65,7 @@ use std::time::Duration;
 pub fn case_line(r: &CaseResult) -> String {
     let line = format!(
         "{:<10} {:<13} {:<6} {:<28} {:>6.2}s",
-        r.outcome.verdict.word().to_uppercase(),
+        verdict_word(r.outcome.verdict),
         r.program,
         r.role.to_string(),
         r.case,
@@ -39,7 +87,7 @@ pub fn details(r: &CaseResult) -> String {
         r.program,
         r.role,
         r.case,
-        r.outcome.verdict.word().to_uppercase(),
+        verdict_word(r.outcome.verdict),
         if r.about.is_empty() {
             String::new()
         } else {
@@ -50,34 +98,31 @@ pub fn details(r: &CaseResult) -> String {
         let _ = writeln!(out, "{m}");
     }
     if let Some(hint) = r.outcome.hint {
-        let _ = writeln!(out, "hint [{}]: {}", hint.id(), hint.text());
+        let _ = writeln!(out, "{} [{}]: {}", words().hint, hint.id(), hint.text());
     }
     if let Some(expected) = &r.expected {
         if !r.outcome.transcript.is_empty() {
-            let _ = writeln!(out, "transcript (- fixture, + this run):");
+            let _ = writeln!(out, "{}", words().transcript);
             out.push_str(&diff(expected, &r.outcome.transcript));
         }
     }
     if !r.outcome.stderr_tail.trim().is_empty() {
-        let _ = writeln!(out, "stderr (last lines):");
+        let _ = writeln!(out, "{}", words().stderr);
         for line in r.outcome.stderr_tail.lines() {
             let _ = writeln!(out, "  | {line}");
         }
     }
     if !r.outcome.wire_log.is_empty() && r.outcome.verdict != Verdict::NonStrict {
-        let _ = writeln!(
-            out,
-            "wire log (last events; <- from the program, -> from the peer):"
-        );
+        let _ = writeln!(out, "{}", words().wire_log);
         for line in &r.outcome.wire_log {
             let _ = writeln!(out, "  {line}");
         }
     }
     for note in &r.outcome.notes {
-        let _ = writeln!(out, "note: {note}");
+        let _ = writeln!(out, "{}: {note}", words().note);
     }
     if let Some(cmd) = &r.command {
-        let _ = writeln!(out, "command: {cmd}");
+        let _ = writeln!(out, "{}: {cmd}", words().command);
     }
     out
 }
@@ -113,17 +158,23 @@ pub fn summary(results: &[CaseResult], wall: Duration) -> String {
     let count = |v: Verdict| results.iter().filter(|r| r.outcome.verdict == v).count();
     let silence: Duration = results.iter().map(|r| r.silence).sum();
     let deadlines: u32 = results.iter().map(|r| r.outcome.deadlines).sum();
-    format!(
-        "{} cases: {} passed, {} non-strict, {} failed, {} errors, {} skipped; took {:.2}s (declared silence windows: {:.2}s; deadlines reached: {deadlines})",
+    let (n, pass, non_strict, fail, error, skipped) = (
         results.len(),
         count(Verdict::Pass),
         count(Verdict::NonStrict),
         count(Verdict::Fail),
         count(Verdict::Error),
         count(Verdict::Skipped),
-        wall.as_secs_f64(),
-        silence.as_secs_f64()
-    )
+    );
+    let (wall, silence) = (wall.as_secs_f64(), silence.as_secs_f64());
+    match language() {
+        Lang::En => format!(
+            "{n} cases: {pass} passed, {non_strict} non-strict, {fail} failed, {error} errors, {skipped} skipped; took {wall:.2}s (declared silence windows: {silence:.2}s; deadlines reached: {deadlines})"
+        ),
+        Lang::Zh => format!(
+            "共 {n} 个用例：{pass} 通过，{non_strict} 不严格，{fail} 失败，{error} 错误，{skipped} 跳过；用时 {wall:.2} 秒（声明的静默窗口：{silence:.2} 秒；到达期限的等待：{deadlines}）"
+        ),
+    }
 }
 
 /// The version of the JSON report's layout: a reader checks it, and a change of a field's
