@@ -176,3 +176,85 @@ fn hints_and_fixed_words_follow_the_locale_or_lang() {
     );
     assert!(english.contains("8 cases: "), "{english}");
 }
+
+#[test]
+fn the_gradescope_autograder_runs_as_gradescope_lays_it_out() {
+    common::cheapest_python();
+    let root = tempfile::tempdir().expect("a temp folder");
+    let autograder = root.path().join("autograder");
+    let (source, submission, bin) = (
+        autograder.join("source"),
+        autograder.join("submission"),
+        root.path().join("bin"),
+    );
+    std::fs::create_dir_all(&submission).expect("mkdir");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    // The student hands in the programs only; the course's manifest is the autograder's.
+    let sample = common::root().join("fixtures/students/course-upper-echo");
+    for entry in std::fs::read_dir(&sample).expect("the sample").flatten() {
+        if entry.path().extension().is_some_and(|e| e == "py") {
+            std::fs::copy(entry.path(), submission.join(entry.file_name())).expect("copies");
+        }
+    }
+    let init = |dir: &Path| {
+        Command::new(common::sockcheck_exe())
+            .args(["gradescope", "init"])
+            .arg(dir)
+            .arg("--manifest")
+            .arg(sample.join("sockcheck.toml"))
+            .output()
+            .expect("sockcheck runs")
+    };
+    // Unzipped, the autograder's files are /autograder/source.
+    let made = init(&source);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(String::from_utf8_lossy(&made.stdout).contains("zip -r ../autograder.zip ."));
+    let again = init(&source);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "a folder that holds one is refused"
+    );
+
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let setup = Command::new(source.join("setup.sh"))
+        .env("SOCKCHECK_BIN_DIR", &bin)
+        .output()
+        .expect("setup.sh runs");
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    assert!(bin.join("sockcheck").is_file());
+    let graded = Command::new(source.join("run_autograder"))
+        .env("AUTOGRADER", &autograder)
+        .env("PATH", path)
+        .output()
+        .expect("run_autograder runs");
+    assert!(
+        graded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&graded.stderr)
+    );
+
+    let g: Value = serde_json::from_str(
+        &std::fs::read_to_string(autograder.join("results/results.json")).expect("results.json"),
+    )
+    .expect("JSON");
+    let tests = g["tests"].as_array().expect("tests");
+    assert_eq!(tests.len(), 19, "every case of echo1-3, both roles");
+    let passed = tests.iter().filter(|t| t["status"] == "passed").count() as f64;
+    // A point a case: the score counts the passed (and non-strict) cases, neither none
+    // nor all (the sample's servers fail against the bundled suites).
+    assert_eq!(g["score"].as_f64(), Some(passed));
+    assert!(passed > 0.0 && passed < 19.0, "{passed}");
+}

@@ -3,6 +3,7 @@
 //! cases, `signals.rs` chooses the isolation once and ends everything on an interrupt.
 
 mod grade;
+mod gradescope;
 mod run;
 mod signals;
 mod variant;
@@ -18,6 +19,7 @@ use crate::script::Role;
 use crate::workdir;
 use clap::{Parser, Subcommand};
 use grade::*;
+use gradescope::*;
 use run::*;
 use signals::*;
 use std::collections::BTreeMap;
@@ -84,6 +86,11 @@ enum Command {
     /// Record a suites folder's fixtures: from the bundled reference given the folder's
     /// words, or from your own solution (--server/--client).
     Record(RecordArgs),
+    /// Gradescope: write an autograder to zip and upload (`gradescope init DIR`).
+    Gradescope {
+        #[command(subcommand)]
+        command: GradescopeCommand,
+    },
     /// Play a program of the reference implementation.
     /// `sockcheck reference <program-id> <server|client> [--addr HOST:PORT]`
     #[command(disable_help_flag = true)]
@@ -143,6 +150,10 @@ pub fn main() -> ExitCode {
             Err(message) => refuse(&message),
         },
         Command::Record(args) => match record(args, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
+        Command::Gradescope { command } => match gradescope(command, &out) {
             Ok(code) => ExitCode::from(code),
             Err(message) => refuse(&message),
         },
