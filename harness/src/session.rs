@@ -317,10 +317,6 @@ const RESET_SETTLES: Duration = Duration::from_secs(1);
 /// Longest pause between two attempts to connect to a program that does not listen yet.
 const MAX_CONNECT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// How recent the CPU a program used must be for it to count as still working when its
-/// connect patience runs out (several 10 ms ticks of a program that forks or computes).
-const WORKING_WITHIN: Duration = Duration::from_millis(500);
-
 /// How often a refused connect looks for the program's listeners elsewhere.
 const LOOK_ELSEWHERE_EVERY: Duration = Duration::from_millis(100);
 
@@ -548,15 +544,14 @@ impl Session {
         // A program that is still printing is still starting: each new output gives it
         // `patience` again, up to a cap, so a flood before `listen` is not "not listening"
         // on a loaded machine, and a program that only prints still fails in the end. So
-        // is one still working when its patience runs out (runnable, or it used CPU in the
-        // last WORKING_WITHIN): on a loaded machine, 300 `fork`s before `listen` took longer
-        // than the patience. One that sleeps instead of listening is not given more.
+        // is one still working when its patience runs out (runnable: running, or waiting
+        // for a core): on a loaded machine, 300 `fork`s before `listen` took longer than
+        // the patience. One that sleeps instead of listening is not given more.
         let started = Instant::now();
         let cap = started + patience * MAX_PATIENCE_FACTOR;
         let mut deadline = started + patience;
         let mut printed = self.printed_bytes();
         let mut last_look: Option<Instant> = None;
-        let mut cpu_before_deadline: Option<Duration> = None;
         loop {
             let now_printed = self.printed_bytes();
             if now_printed != printed {
@@ -583,21 +578,8 @@ impl Session {
                 return Err(ConnectError::Exited);
             }
             let now = Instant::now();
-            // The program's CPU time shortly before the deadline, to tell at the deadline
-            // whether it is still working.
-            if cpu_before_deadline.is_none() && now + WORKING_WITHIN >= deadline {
-                cpu_before_deadline = self.iut.as_ref().and_then(|i| i.cpu_time());
-            }
-            if now >= deadline && now < cap {
-                // Working: runnable now, or it used CPU within the last WORKING_WITHIN (a
-                // program that forks 300 children spends much of its time waiting for a
-                // child's exec, not runnable at that instant).
-                let cpu = self.iut.as_ref().and_then(|i| i.cpu_time());
-                let worked = matches!((cpu_before_deadline, cpu), (Some(a), Some(b)) if b > a);
-                if worked || self.iut.as_ref().is_some_and(|i| i.runnable()) {
-                    deadline = (now + patience).min(cap);
-                    cpu_before_deadline = None;
-                }
+            if now >= deadline && now < cap && self.iut.as_ref().is_some_and(|i| i.runnable()) {
+                deadline = (now + patience).min(cap);
             }
             if now >= deadline {
                 self.deadlines += 1;
