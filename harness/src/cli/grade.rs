@@ -281,10 +281,7 @@ fn plan_one(
     let plan = manifest.and_then(|text| {
         let impls = manifest::parse(&text, &catalog.ids()).map_err(|e| format!("{which}: {e}"))?;
         workdir::check(&sub.dir)?;
-        let weights = impls
-            .iter()
-            .filter_map(|(id, i)| Some((id.clone(), i.weight?)))
-            .collect();
+        let weights = manifest::weights(&impls);
         Ok((
             weights,
             batch::plan_implementations(catalog, &impls, Some(&sub.dir)),

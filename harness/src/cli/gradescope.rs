@@ -90,7 +90,10 @@ pub(super) fn gradescope(command: GradescopeCommand, out: &Out) -> Result<u8, St
     if let Some(suites) = &args.suites {
         // Refused here if stale, as `run --suites` would refuse it on every submission.
         catalog(Some(suites))?;
-        copy_tree(suites, &dir.join("suites"))?;
+        let to = dir.join("suites");
+        std::fs::create_dir_all(&to)
+            .and_then(|()| workdir::copy_tree(suites, &to))
+            .map_err(|e| format!("cannot copy `{}`: {e}", suites.display()))?;
     }
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find this program's path: {e}"))?;
@@ -115,22 +118,4 @@ fn write(path: &std::path::Path, text: &str, executable: bool) -> Result<(), Str
     let mode = if executable { 0o755 } else { 0o644 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
-}
-
-/// Copies a suites folder (plain files and folders) into `to`.
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|e| format!("cannot make `{}`: {e}", to.display()))?;
-    let entries =
-        std::fs::read_dir(from).map_err(|e| format!("cannot read `{}`: {e}", from.display()))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let target = to.join(entry.file_name());
-        if path.is_dir() {
-            copy_tree(&path, &target)?;
-        } else {
-            std::fs::copy(&path, &target)
-                .map_err(|e| format!("cannot copy `{}`: {e}", path.display()))?;
-        }
-    }
-    Ok(())
 }

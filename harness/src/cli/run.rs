@@ -192,10 +192,7 @@ pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
         if let Some(addr) = args.addr {
             impls.values_mut().for_each(|i| i.addr = Some(addr));
         }
-        weights = impls
-            .iter()
-            .filter_map(|(id, i)| Some((id.clone(), i.weight?)))
-            .collect();
+        weights = manifest::weights(&impls);
         let jobs = batch::plan_implementations(&catalog, &impls, Some(dir));
         if let Some(why) = nothing_to_check(&jobs, &|role| {
             format!("`{role} = \"...\"` in `{}`", path.display())
