@@ -39,6 +39,14 @@ pub struct Outcome {
     pub stderr_tail: String,
     /// The last events of the run's trace, as wire-log lines.
     pub wire_log: Vec<String>,
+    /// The run's trace as the peer saw it (the newest events, if there were very many),
+    /// for the report's sequence diagram and `explain --verbose`.
+    pub events: Vec<crate::trace::Entry>,
+    /// Events older than the first of `events`, counted but not kept.
+    pub events_dropped: usize,
+    /// Where the run left the fixture: the failing step (its index in the transcript; the
+    /// number of steps for the end of the case) and when, on the trace's clock.
+    pub divergence: Option<(usize, Duration)>,
     /// Each step as it ran, with its time and a short view of what it observed (for
     /// `sockcheck demo`): `  0.004s  read c1 1024 => "1\n2" … "\n3" (1024 bytes)`.
     pub timeline: Vec<String>,
@@ -62,6 +70,9 @@ impl Outcome {
             hint: None,
             stderr_tail: String::new(),
             wire_log: Vec::new(),
+            events: Vec::new(),
+            events_dropped: 0,
+            divergence: None,
             timeline: Vec::new(),
             duration: Duration::ZERO,
             deadlines: 0,
@@ -175,6 +186,8 @@ fn run_here(
     outcome.stderr_tail = ctx.stderr_tail();
     outcome.deadlines = ctx.session.deadlines;
     outcome.wire_log = ctx.session.trace.last_lines(WIRE_LOG_LINES);
+    outcome.events = ctx.session.trace.entries().cloned().collect();
+    outcome.events_dropped = ctx.session.trace.dropped;
     if let Some(iut) = &ctx.session.iut {
         if iut.out.bytes > BIG_OUTPUT {
             outcome.notes.push(format!(
@@ -274,6 +287,7 @@ fn explain(ctx: &mut Ctx, index: usize, failure: &Failure, outcome: &mut Outcome
         .map(|h| h.hint);
     outcome.hint = declared.or_else(|| ctx.diagnose(step, &failure.symptom));
     outcome.verdict = failure.verdict;
+    outcome.divergence = Some((index, ctx.session.trace.elapsed()));
     outcome.message = Some(if index < case.steps.len() {
         // Every byte accounted for, on the failing path too: what no step took is named
         // (a server that floods its client fails its `exit`, and should hear why).

@@ -421,9 +421,9 @@ impl Session {
     pub fn drain(&mut self) {
         if let Some(iut) = &mut self.iut {
             let was_running = !iut.exited();
-            let (lines, bytes) = iut.drain();
+            let (lines, bytes, head) = iut.drain();
             if bytes > 0 {
-                self.trace.push(Event::Printed { lines, bytes });
+                self.trace.push(Event::Printed { lines, bytes, head });
             }
             if was_running {
                 if let Some(status) = iut.status {
@@ -520,6 +520,7 @@ impl Session {
                         self.trace.push(Event::Wrote {
                             to: target.name().to_string(),
                             bytes: n,
+                            head: crate::trace::head(&chunk[sent - n..sent]),
                         });
                     }
                     Some(Err(e)) => return Err(WriteError::Gone(e)),

@@ -17,10 +17,12 @@ pub enum Event {
     Opened {
         conn: String,
     },
-    /// The peer wrote this many bytes in one segment (`stdin` for the program's input).
+    /// The peer wrote this many bytes in one segment (`stdin` for the program's input);
+    /// only the first few are kept.
     Wrote {
         to: String,
         bytes: usize,
+        head: Vec<u8>,
     },
     /// One read of the peer returned these bytes (only the first few are kept).
     Received {
@@ -38,10 +40,12 @@ pub enum Event {
         conn: String,
         how: &'static str,
     },
-    /// The program printed this many lines (consecutive printing is counted in one event).
+    /// The program printed this many lines (consecutive printing is counted in one event);
+    /// only the first bytes printed are kept.
     Printed {
         lines: u64,
         bytes: u64,
+        head: Vec<u8>,
     },
     /// The program exited, as the transcript writes its status.
     Exited {
@@ -71,8 +75,28 @@ pub struct Entry {
 
 /// Most events kept; older ones are counted, not kept.
 const MAX_EVENTS: usize = 2000;
-/// Bytes of each read kept for the wire log.
+/// Bytes of each chunk kept for the wire log and the report's diagram.
 const HEAD_BYTES: usize = 48;
+/// Bytes of each chunk kept when the whole wire log is asked for (`explain --verbose`).
+pub const FULL_BYTES: usize = 64 * 1024;
+
+/// Bytes of each chunk that traces keep: [`HEAD_BYTES`] unless a command asked for the
+/// whole wire log. Set once, before any case runs, as the language is.
+static KEEP_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(HEAD_BYTES);
+
+/// Keep up to `n` bytes of every chunk in every trace from now on.
+pub fn keep_bytes(n: usize) {
+    KEEP_BYTES.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn kept() -> usize {
+    KEEP_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The first bytes of a chunk, as traces keep them.
+pub fn head(data: &[u8]) -> Vec<u8> {
+    data[..data.len().min(kept())].to_vec()
+}
 
 #[derive(Debug)]
 pub struct Trace {
@@ -108,12 +132,13 @@ impl Trace {
         );
         // Printing goes on and on: count it in the last event while nothing else happened.
         if let (
-            Event::Printed { lines, bytes },
+            Event::Printed { lines, bytes, head },
             Some(Entry {
                 event:
                     Event::Printed {
                         lines: total_lines,
                         bytes: total_bytes,
+                        head: first,
                     },
                 ..
             }),
@@ -121,6 +146,8 @@ impl Trace {
         {
             *total_lines += lines;
             *total_bytes += bytes;
+            let more = kept().saturating_sub(first.len()).min(head.len());
+            first.extend_from_slice(&head[..more]);
             return;
         }
         if self.entries.len() == MAX_EVENTS {
@@ -135,7 +162,7 @@ impl Trace {
         self.push(Event::Received {
             conn: conn.to_string(),
             bytes: data.len(),
-            head: data[..data.len().min(HEAD_BYTES)].to_vec(),
+            head: head(data),
         });
     }
 
@@ -145,8 +172,13 @@ impl Trace {
             sock: sock.to_string(),
             from: from.to_string(),
             bytes: data.len(),
-            head: data[..data.len().min(HEAD_BYTES)].to_vec(),
+            head: head(data),
         });
+    }
+
+    /// How long since the trace began: the time an event pushed now would get.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
@@ -186,7 +218,13 @@ impl fmt::Display for Entry {
         match &self.event {
             Event::Spawned => write!(f, "program started"),
             Event::Opened { conn } => write!(f, "{conn} opened"),
-            Event::Wrote { to, bytes } => write!(f, "{to} -> {} (peer wrote)", count(*bytes)),
+            Event::Wrote { to, bytes, head } => {
+                write!(f, "{to} -> {} {}", count(*bytes), payload::quote(head))?;
+                if *bytes > head.len() {
+                    write!(f, "…")?;
+                }
+                write!(f, " (peer wrote)")
+            }
             Event::Received { conn, bytes, head } => {
                 write!(f, "{conn} <- {} {}", count(*bytes), payload::quote(head))?;
                 if *bytes > head.len() {
@@ -196,7 +234,7 @@ impl fmt::Display for Entry {
             }
             Event::Ended { conn, end } => write!(f, "{conn} <- {} (program ended it)", end.word()),
             Event::PeerClosed { conn, how } => write!(f, "{conn} {how} (peer)"),
-            Event::Printed { lines, bytes } => {
+            Event::Printed { lines, bytes, .. } => {
                 write!(f, "stdout: {lines} line(s), {}", count(*bytes as usize))
             }
             Event::Exited { status } => write!(f, "program exited: {status}"),
@@ -248,6 +286,7 @@ mod tests {
             t.push(Event::Wrote {
                 to: "u1".into(),
                 bytes: 2,
+                head: b"hi".to_vec(),
             });
         }
         t.push(Event::Exited { status: "0".into() });
@@ -264,6 +303,7 @@ mod tests {
             t.push(Event::Printed {
                 lines: 1,
                 bytes: 10,
+                head: b"0123456789".to_vec(),
             });
         }
         assert_eq!(t.entries().count(), 1);
@@ -271,13 +311,15 @@ mod tests {
             t.entries().next().map(|e| &e.event),
             Some(Event::Printed {
                 lines: 10_000,
-                bytes: 100_000
-            })
+                bytes: 100_000,
+                head,
+            }) if head.len() == HEAD_BYTES
         ));
         for i in 0..MAX_EVENTS + 5 {
             t.push(Event::Wrote {
                 to: "c1".into(),
                 bytes: i,
+                head: Vec::new(),
             });
         }
         assert_eq!(t.entries().count(), MAX_EVENTS);

@@ -201,14 +201,18 @@ impl Iut {
     }
 
     /// Reads whatever stdout and stderr hold now, and reaps the process if it exited.
-    /// Returns how many lines and bytes it read from stdout.
-    pub fn drain(&mut self) -> (u64, u64) {
-        let (mut lines, mut bytes) = (0, 0);
+    /// Returns how many lines and bytes it read from stdout, and the first of those bytes
+    /// (as a trace keeps them).
+    pub fn drain(&mut self) -> (u64, u64, Vec<u8>) {
+        let (mut lines, mut bytes, mut head) = (0, 0, Vec::new());
         if let Some(s) = &mut self.stdout {
             let out = &mut self.out;
             let at_end = read_available(s, &mut self.buf, |chunk| {
                 lines += out.push(chunk);
                 bytes += chunk.len() as u64;
+                if head.is_empty() {
+                    head = crate::trace::head(chunk);
+                }
             });
             if at_end {
                 self.out.finish();
@@ -227,7 +231,7 @@ impl Iut {
                 self.status = Some(self.program_status(status));
             }
         }
-        (lines, bytes)
+        (lines, bytes, head)
     }
 
     /// Writes as much of `data` to stdin as the pipe takes now.
