@@ -56,6 +56,7 @@ pub enum Event {
         sock: String,
         to: String,
         bytes: usize,
+        head: Vec<u8>,
     },
     /// Socket `sock` of the peer received one datagram (only its first bytes are kept).
     DatagramReceived {
@@ -238,12 +239,22 @@ impl fmt::Display for Entry {
                 write!(f, "stdout: {lines} line(s), {}", count(*bytes as usize))
             }
             Event::Exited { status } => write!(f, "program exited: {status}"),
-            Event::DatagramSent { sock, to, bytes } => {
+            Event::DatagramSent {
+                sock,
+                to,
+                bytes,
+                head,
+            } => {
                 write!(
                     f,
-                    "{sock} => {to}: datagram of {} (peer sent)",
-                    count(*bytes)
-                )
+                    "{sock} => {to}: datagram of {} {}",
+                    count(*bytes),
+                    payload::quote(head)
+                )?;
+                if *bytes > head.len() {
+                    write!(f, "…")?;
+                }
+                write!(f, " (peer sent)")
             }
             Event::DatagramReceived {
                 sock,

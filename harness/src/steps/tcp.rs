@@ -43,6 +43,7 @@ impl Step {
             Step::ReadEnd(conn) => read_end(ctx, conn, expected),
             Step::Shutdown(name) => {
                 ctx.peer_ended(name, PeerEnd::HalfClose);
+                ctx.session.peer_closed(name, "half-closed");
                 match ctx.session.conn(name).map(|c| c.shutdown_write()) {
                     Some(Ok(())) | None => StepEnd::Ok(None),
                     Some(Err(e)) => StepEnd::Fail(Failure::new(
