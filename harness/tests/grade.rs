@@ -213,6 +213,31 @@ fn a_class_is_graded_resumed_after_an_interrupt_and_sharded() {
         "{again}"
     );
     assert!(out.join("bob/report.txt").is_file() && out.join("bob/report.json").is_file());
+    // Every format per student, and for the class: its JUnit (a suite per student, a case
+    // per program) and its HTML index (student × program, linking to each student's).
+    assert!(out.join("bob/junit.xml").is_file() && out.join("bob/gradescope.json").is_file());
+    let bob_html = std::fs::read_to_string(out.join("bob/html/index.html")).expect("bob's");
+    assert!(
+        bob_html.contains("<th scope=\"row\" id=\"echo1\">"),
+        "{bob_html}"
+    );
+    let class_junit = std::fs::read_to_string(out.join("junit.xml")).expect("the class's");
+    assert_eq!(
+        class_junit.matches("<testsuite ").count(),
+        6,
+        "{class_junit}"
+    );
+    assert!(
+        class_junit.contains("0 of 5 cases passed (worst: fail); the cases: bob/junit.xml"),
+        "{class_junit}"
+    );
+    assert!(class_junit.contains("not checked: sockcheck.toml: unknown program `echo9`"));
+    let class_html = std::fs::read_to_string(out.join("index.html")).expect("the class's");
+    assert!(
+        class_html.contains("<a href=\"bob/html/index.html#echo1\">0/5</a>"),
+        "{class_html}"
+    );
+    assert!(class_html.contains("<a href=\"ben/html/index.html\">ben</a>"));
 
     // Once more: nothing is checked again, and the summary is the same.
     let before = summary(&out);

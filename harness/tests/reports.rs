@@ -1,5 +1,5 @@
-//! The report files of one run agree: `--json`, `--junit` and `--gradescope`, written by one
-//! `sockcheck run --dir`, count the same cases with the same verdicts. The JUnit file
+//! The report files of one run agree: `--json`, `--junit`, `--gradescope` and `--html`,
+//! written by one `sockcheck run --dir`, count the same cases with the same verdicts. The JUnit file
 //! validates against the JUnit XSD (`tests/data/junit.xsd`, with xmllint), which refuses a
 //! file that strays from it; the Gradescope file has every field its specification reads,
 //! each program's points are its manifest's `weight` (a point a case without one), and the
@@ -35,7 +35,7 @@ fn attribute(xml: &str, element: &str, attr: &str) -> u64 {
 }
 
 #[test]
-fn one_run_writes_json_junit_and_gradescope_that_agree() {
+fn one_run_writes_json_junit_gradescope_and_html_that_agree() {
     common::cheapest_python();
     let work = tempfile::tempdir().expect("a temp folder");
     // A course's copy of echo: passes, non-strict cases and failures; echo2 worth 10 points.
@@ -49,10 +49,11 @@ fn one_run_writes_json_junit_and_gradescope_that_agree() {
     let manifest = manifest.replace("[echo2]\n", "[echo2]\nweight = 10\n");
     std::fs::write(sample.join("sockcheck.toml"), manifest).expect("writes");
     std::fs::remove_file(sample.join("expect.toml")).expect("removes");
-    let (json, junit, gradescope) = (
+    let (json, junit, gradescope, html) = (
         work.path().join("a.json"),
         work.path().join("j.xml"),
         work.path().join("g.json"),
+        work.path().join("out"),
     );
     let run = Command::new(common::sockcheck_exe())
         .args(["run", "--dir"])
@@ -63,6 +64,8 @@ fn one_run_writes_json_junit_and_gradescope_that_agree() {
         .arg(&junit)
         .arg("--gradescope")
         .arg(&gradescope)
+        .arg("--html")
+        .arg(&html)
         .output()
         .expect("sockcheck runs");
     assert_eq!(
@@ -140,6 +143,37 @@ fn one_run_writes_json_junit_and_gradescope_that_agree() {
         tests.iter().filter(|t| t["status"] == "passed").count() as u64,
         count("pass") + count("non-strict")
     );
+
+    // HTML: a cell per case in the index, coloured by its verdict, and a page per case
+    // with its verdict and, where it failed, the divergence drawn.
+    let index = std::fs::read_to_string(html.join("index.html")).expect("index.html");
+    assert_eq!(index.matches("<a class=\"cell ").count(), results.len());
+    for v in ["pass", "non-strict", "fail", "error", "skipped"] {
+        assert_eq!(
+            index.matches(&format!("<a class=\"cell v-{v}\"")).count() as u64,
+            count(v),
+            "{v}"
+        );
+    }
+    for r in results {
+        let name = format!(
+            "{}-{}-{}.html",
+            r["program"].as_str().expect("program"),
+            r["role"].as_str().expect("role"),
+            r["case"].as_str().expect("case")
+        );
+        let page = std::fs::read_to_string(html.join("cases").join(&name)).expect(&name);
+        let verdict = r["verdict"].as_str().expect("verdict");
+        assert!(
+            page.contains(&format!("<span class=\"verdict v-{verdict}\">")),
+            "{name}"
+        );
+        assert_eq!(
+            page.contains("id=\"divergence\""),
+            verdict == "fail",
+            "{name}: the divergence is drawn where the case failed"
+        );
+    }
 }
 
 #[test]
@@ -147,11 +181,15 @@ fn hints_and_fixed_words_follow_the_locale_or_lang() {
     use sockcheck::hints::{Hint, Lang};
     common::cheapest_python();
     let sample = common::root().join("fixtures/students/course-upper-echo");
+    let work = tempfile::tempdir().expect("a temp folder");
+    let html = |lang: Option<&str>| work.path().join(lang.unwrap_or("locale"));
     let run = |lang: Option<&str>| {
         let mut command = Command::new(common::sockcheck_exe());
         command
             .args(["run", "echo2", "--dir"])
             .arg(&sample)
+            .arg("--html")
+            .arg(html(lang))
             .env_remove("SOCKCHECK_LANG")
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
@@ -175,6 +213,10 @@ fn hints_and_fixed_words_follow_the_locale_or_lang() {
         "{english}"
     );
     assert!(english.contains("8 cases: "), "{english}");
+    // The HTML report follows the same choice.
+    let index = |lang| std::fs::read_to_string(html(lang).join("index.html")).expect("index");
+    assert!(index(None).contains("<h1>sockcheck 报告</h1>") && index(None).contains("失败"));
+    assert!(index(Some("en")).contains("<h1>sockcheck report</h1>"));
 }
 
 #[test]

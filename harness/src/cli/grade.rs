@@ -331,6 +331,7 @@ fn write_reports(
         &folder.join("gradescope.json"),
         &report::gradescope::json(results, weights, &summary),
     )?;
+    report::html::write(&folder.join("html"), results, info, &summary)?;
     let result = StudentResult {
         student: name.to_string(),
         key,
@@ -378,10 +379,17 @@ fn write_summary(
     out.print(&grade::summary_table(students));
     grade::write_whole(&dir.join("summary.csv"), &grade::summary_csv(students))?;
     grade::write_whole(&dir.join("summary.json"), &grade::summary_json(students))?;
+    grade::write_whole(&dir.join("junit.xml"), &report::class_junit(students)?)?;
+    grade::write_whole(
+        &dir.join("index.html"),
+        &report::html::class_index(students),
+    )?;
     out.line(&format!(
-        "summary: {} and {}",
+        "summary: {}, {}, {} and {}",
         dir.join("summary.csv").display(),
-        dir.join("summary.json").display()
+        dir.join("summary.json").display(),
+        dir.join("junit.xml").display(),
+        dir.join("index.html").display()
     ));
     Ok(())
 }

@@ -74,6 +74,9 @@ enum Command {
         /// Run it against this client instead of the reference server.
         #[arg(long)]
         client: Option<String>,
+        /// Also draw it as a sequence diagram, in an HTML report in this folder.
+        #[arg(long, value_name = "DIR")]
+        html: Option<PathBuf>,
     },
     /// Grade a class: every folder of CLASS is a submission; the summary and each
     /// student's report go to --out.
@@ -133,7 +136,8 @@ pub fn main() -> ExitCode {
             suites,
             server,
             client,
-        } => match demo(&program, suites.as_deref(), server, client, &out) {
+            html,
+        } => match demo(&program, suites.as_deref(), server, client, html, &out) {
             Ok(code) => ExitCode::from(code),
             Err(message) => refuse(&message),
         },
@@ -201,6 +205,7 @@ pub(super) fn demo(
     suites: Option<&std::path::Path>,
     server: Option<String>,
     client: Option<String>,
+    html: Option<PathBuf>,
     out: &Out,
 ) -> Result<u8, String> {
     let catalog = catalog(suites)?;
@@ -260,8 +265,30 @@ pub(super) fn demo(
     if let Some(spec) = job.spec.as_mut() {
         spec.isolation = isolation().0;
     }
+    let started = Instant::now();
     let result = batch::run_one(&job, &Timing::default());
     out.print(&crate::demo::render(suite, &result, &demo.note));
+    if let Some(dir) = html {
+        let (_, mode, why) = isolation();
+        let results = std::slice::from_ref(&result);
+        let summary = format!(
+            "{}\n{}",
+            demo.note,
+            report::summary(results, started.elapsed())
+        );
+        report::html::write(
+            &dir,
+            results,
+            &report::IsolationInfo::new(mode, why),
+            &summary,
+        )?;
+        out.line(&format!(
+            "diagram: {}",
+            dir.join("cases")
+                .join(report::html::case_file(&result))
+                .display()
+        ));
+    }
     Ok(report::exit_code(std::slice::from_ref(&result)) as u8)
 }
 

@@ -31,6 +31,10 @@ pub(super) struct RunArgs {
     /// Write the results as Gradescope's results.json to this file.
     #[arg(long)]
     gradescope: Option<PathBuf>,
+    /// Write an HTML report into this folder: an index of every case, and a page per case
+    /// with its conversation drawn as a sequence diagram.
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
     /// Cases run at once (1 to 64).
     #[arg(long, default_value_t = 8)]
     jobs: usize,
@@ -278,6 +282,8 @@ struct ReportFiles {
     json: Option<(std::fs::File, PathBuf)>,
     junit: Option<(std::fs::File, PathBuf)>,
     gradescope: Option<(std::fs::File, PathBuf)>,
+    /// The HTML report's folder, made before the run.
+    html: Option<PathBuf>,
 }
 
 impl ReportFiles {
@@ -295,6 +301,15 @@ impl ReportFiles {
             json: open(&args.json)?,
             junit: open(&args.junit)?,
             gradescope: open(&args.gradescope)?,
+            html: args
+                .html
+                .as_ref()
+                .map(|dir| {
+                    std::fs::create_dir_all(dir)
+                        .map(|()| dir.clone())
+                        .map_err(|e| format!("cannot make `{}`: {e}", dir.display()))
+                })
+                .transpose()?,
         })
     }
 
@@ -318,6 +333,9 @@ impl ReportFiles {
                 file.write_all((text + "\n").as_bytes())
                     .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
             }
+        }
+        if let Some(dir) = &self.html {
+            report::html::write(dir, results, info, summary)?;
         }
         Ok(())
     }

@@ -69,3 +69,42 @@ fn test_case(r: &CaseResult) -> TestCase {
     }
     case
 }
+
+/// The class's report: a test suite per student, a test case per program, failed when any
+/// of its cases did not pass; each student's own `junit.xml` has the cases.
+pub fn class_junit(students: &[crate::grade::StudentResult]) -> Result<String, String> {
+    let mut report = Report::new("sockcheck class");
+    for s in students {
+        let mut suite = TestSuite::new(s.student.clone());
+        if let Some(error) = &s.error {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(format!("not checked: {error}"));
+            suite.add_test_case(TestCase::new("submission", status));
+        }
+        for (program, score) in &s.programs {
+            let status = if score.passed == score.total {
+                TestCaseStatus::success()
+            } else {
+                let mut status = TestCaseStatus::non_success(if score.verdict == "error" {
+                    NonSuccessKind::Error
+                } else {
+                    NonSuccessKind::Failure
+                });
+                status
+                    .set_message(format!(
+                        "{} of {} cases passed (worst: {}); the cases: {}/junit.xml",
+                        score.passed, score.total, score.verdict, s.student
+                    ))
+                    .set_type(score.verdict.clone());
+                status
+            };
+            let mut case = TestCase::new(program.clone(), status);
+            case.set_classname(s.student.clone());
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report
+        .to_string()
+        .map_err(|e| format!("cannot write the class's JUnit report: {e}"))
+}

@@ -3,9 +3,10 @@
 //! JUnit and Gradescope files beside, each drawn from the same case results.
 
 pub mod gradescope;
+pub mod html;
 mod junit;
 
-pub use junit::junit;
+pub use junit::{class_junit, junit};
 
 use crate::hints::{language, Lang};
 
