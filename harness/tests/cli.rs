@@ -212,10 +212,37 @@ fn a_failing_program_from_the_command_line_exits_1_with_a_hint() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("hint [eof-loop]"), "{text}");
     assert!(
-        text.contains("SKIPPED"),
+        text.lines().any(|l| l.starts_with("SKIPPED ")),
         "the client cases are skipped: {text}"
     );
     assert!(text.contains("+ read-end c1 => \"SB\""), "{text}");
+    // Into a pipe, nothing is coloured; the table per program says where the failures are.
+    assert!(!text.contains('\x1b'), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("echo3         server"))
+        .expect("a row for echo3's server");
+    assert!(
+        row.split_whitespace().nth(5) != Some("0"),
+        "its FAIL column counts failures: {row}"
+    );
+    // Asked for, the verdicts and the diff are coloured; NO_COLOR does not overrule it.
+    let coloured = sockcheck()
+        .current_dir(&sample)
+        .env("NO_COLOR", "1")
+        .args([
+            "run",
+            "echo3",
+            "--server",
+            "python3 echo3_server.py",
+            "--color",
+            "always",
+        ])
+        .output()
+        .expect("runs");
+    let text = stdout_of(&coloured);
+    assert!(text.contains("\x1b[1m\x1b[31mFAIL"), "{text}");
+    assert!(text.contains("\x1b[32m+ read-end c1 => \"SB\""), "{text}");
 }
 
 #[test]
@@ -344,7 +371,7 @@ fn a_case_run_from_the_temp_folder_does_not_copy_its_own_copy() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        !text.contains("ERROR "),
+        !text.lines().any(|l| l.starts_with("ERROR ")),
         "every copy is made and the cases run: {text}"
     );
     assert!(

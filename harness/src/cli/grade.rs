@@ -94,7 +94,7 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
     // next one's work; a submission is written up as soon as its last case is done.
     let numbered = |n: usize, line: String| format!("[{n}/{}] {line}", submissions.len());
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let bar = progress_bar();
+    let bar = progress_bar("{bar:30} {pos}/{len} cases · {msg} · {elapsed}");
     bar.set_message(format!("0/{} submissions", submissions.len()));
     let say = |line: String| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -189,23 +189,6 @@ pub(super) fn grade(args: GradeArgs, out: &Out) -> Result<u8, String> {
     out.line("");
     write_summary(&args.out, &students, out)?;
     Ok(0)
-}
-
-/// The bar of cases done, drawn on standard error when it is a terminal (a teacher
-/// watching) and not at all otherwise (a CI log gets the line per submission alone).
-fn progress_bar() -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} cases · {msg} · {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(500));
-    bar
 }
 
 /// A submission whose cases are running: where they start in the batch, their results so

@@ -45,6 +45,10 @@ struct Cli {
     /// gives Chinese).
     #[arg(long, global = true, value_parser = parse_lang)]
     lang: Option<crate::hints::Lang>,
+    /// Colours on the terminal: auto (on a terminal, unless NO_COLOR is set), always or
+    /// never. Report files are never coloured.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    color: clap::ColorChoice,
 }
 
 fn parse_lang(word: &str) -> Result<crate::hints::Lang, String> {
@@ -113,7 +117,19 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     crate::hints::set_language(cli.lang.unwrap_or_else(crate::hints::Lang::from_locale));
-    let out = Out::default();
+    let out = Out {
+        paint: report::Paint {
+            colour: match cli.color {
+                clap::ColorChoice::Always => true,
+                clap::ColorChoice::Never => false,
+                // NO_COLOR, CLICOLOR_FORCE, TERM=dumb and whether stdout is a terminal.
+                clap::ColorChoice::Auto => {
+                    anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+                }
+            },
+        },
+        ..Out::default()
+    };
     if matches!(
         cli.command,
         Command::Run(_)
@@ -177,6 +193,8 @@ pub(super) fn refuse(message: &str) -> ExitCode {
 #[derive(Default)]
 pub(super) struct Out {
     closed: AtomicBool,
+    /// Whether what it prints may be coloured.
+    pub(super) paint: report::Paint,
 }
 
 impl Out {
@@ -197,6 +215,21 @@ impl Out {
     pub(super) fn line(&self, text: &str) {
         self.print(&format!("{text}\n"));
     }
+}
+
+/// A bar of the cases done, drawn on standard error when it is a terminal (someone
+/// watching) and not at all otherwise (a CI log gets the lines alone); `{msg}` says what.
+pub(super) fn progress_bar(template: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(500));
+    bar
 }
 
 /// Runs a suite's demonstration case and prints its timeline.

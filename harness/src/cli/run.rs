@@ -258,9 +258,13 @@ pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
     let info = report::IsolationInfo::new(mode, why);
     out.line(&info.line());
     let started = Instant::now();
+    let bar = progress_bar("{bar:30} {pos}/{len} cases · {elapsed}");
+    bar.set_length(jobs.len() as u64);
     let results = batch::run(&jobs, args.jobs, &timing, &|_, r: &CaseResult| {
-        out.line(&report::case_line(r))
+        bar.inc(1);
+        bar.suspend(|| out.line(&report::case_line_painted(r, out.paint)));
     });
+    bar.finish_and_clear();
     let wall = started.elapsed();
     let troubled: Vec<&CaseResult> = results
         .iter()
@@ -268,8 +272,10 @@ pub(super) fn run(args: RunArgs, out: &Out) -> Result<u8, String> {
         .collect();
     for r in troubled {
         out.line("");
-        out.print(&report::details(r));
+        out.print(&report::details_painted(r, out.paint));
     }
+    out.line("");
+    out.print(&report::program_table(&results, out.paint));
     out.line("");
     let summary = report::summary(&results, wall);
     out.line(&summary);

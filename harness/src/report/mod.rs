@@ -62,11 +62,58 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+/// How terminal output is painted: plain for files, pipes and `NO_COLOR`, in ANSI colours
+/// on a terminal (the CLI decides, from `--color` and the environment). Every file a run
+/// writes is plain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Paint {
+    pub colour: bool,
+}
+
+impl Paint {
+    pub const PLAIN: Paint = Paint { colour: false };
+
+    fn with(self, style: anstyle::Style, text: &str) -> String {
+        if self.colour {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A verdict's colour: green, yellow, red, magenta, dim.
+    fn verdict(self, v: Verdict, text: &str) -> String {
+        use anstyle::{AnsiColor, Style};
+        let colour = match v {
+            Verdict::Pass => AnsiColor::Green,
+            Verdict::NonStrict => AnsiColor::Yellow,
+            Verdict::Fail => AnsiColor::Red,
+            Verdict::Error => AnsiColor::Magenta,
+            Verdict::Skipped => AnsiColor::BrightBlack,
+        };
+        self.with(Style::new().fg_color(Some(colour.into())).bold(), text)
+    }
+
+    fn bold(self, text: &str) -> String {
+        self.with(anstyle::Style::new().bold(), text)
+    }
+
+    fn colour(self, c: anstyle::AnsiColor, text: &str) -> String {
+        self.with(anstyle::Style::new().fg_color(Some(c.into())), text)
+    }
+}
+
 /// The one line printed for a case as soon as it finishes.
 pub fn case_line(r: &CaseResult) -> String {
+    case_line_painted(r, Paint::PLAIN)
+}
+
+/// [`case_line`], its verdict in its colour.
+pub fn case_line_painted(r: &CaseResult, paint: Paint) -> String {
+    let word = format!("{:<10}", verdict_word(r.outcome.verdict));
     let line = format!(
-        "{:<10} {:<13} {:<6} {:<28} {:>6.2}s",
-        verdict_word(r.outcome.verdict),
+        "{} {:<13} {:<6} {:<28} {:>6.2}s",
+        paint.verdict(r.outcome.verdict, &word),
         r.program,
         r.role.to_string(),
         r.case,
@@ -81,14 +128,25 @@ pub fn case_line(r: &CaseResult) -> String {
 
 /// Everything a reader needs about a case that did not pass.
 pub fn details(r: &CaseResult) -> String {
+    details_painted(r, Paint::PLAIN)
+}
+
+/// [`details`], painted: the heading in the verdict's colour, the hint's id, the diff's
+/// lines in red and green.
+pub fn details_painted(r: &CaseResult, paint: Paint) -> String {
+    use anstyle::AnsiColor;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "--- {} {} {}: {}{}",
+    let heading = format!(
+        "--- {} {} {}: {}",
         r.program,
         r.role,
         r.case,
-        verdict_word(r.outcome.verdict),
+        verdict_word(r.outcome.verdict)
+    );
+    let _ = writeln!(
+        out,
+        "{}{}",
+        paint.verdict(r.outcome.verdict, &heading),
         if r.about.is_empty() {
             String::new()
         } else {
@@ -99,22 +157,30 @@ pub fn details(r: &CaseResult) -> String {
         let _ = writeln!(out, "{m}");
     }
     if let Some(hint) = r.outcome.hint {
-        let _ = writeln!(out, "{} [{}]: {}", words().hint, hint.id(), hint.text());
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            paint.colour(
+                AnsiColor::Yellow,
+                &format!("{} [{}]", words().hint, hint.id())
+            ),
+            hint.text()
+        );
     }
     if let Some(expected) = &r.expected {
         if !r.outcome.transcript.is_empty() {
-            let _ = writeln!(out, "{}", words().transcript);
-            out.push_str(&diff(expected, &r.outcome.transcript));
+            let _ = writeln!(out, "{}", paint.bold(words().transcript));
+            out.push_str(&diff_painted(expected, &r.outcome.transcript, paint));
         }
     }
     if !r.outcome.stderr_tail.trim().is_empty() {
-        let _ = writeln!(out, "{}", words().stderr);
+        let _ = writeln!(out, "{}", paint.bold(words().stderr));
         for line in r.outcome.stderr_tail.lines() {
             let _ = writeln!(out, "  | {line}");
         }
     }
     if !r.outcome.wire_log.is_empty() && r.outcome.verdict != Verdict::NonStrict {
-        let _ = writeln!(out, "{}", words().wire_log);
+        let _ = writeln!(out, "{}", paint.bold(words().wire_log));
         for line in &r.outcome.wire_log {
             let _ = writeln!(out, "  {line}");
         }
@@ -131,23 +197,103 @@ pub fn details(r: &CaseResult) -> String {
 /// The transcript against the fixture, line by line; the fixture's lines after the point
 /// where the run stopped are left out (the run never got there).
 pub fn diff(expected: &[String], actual: &[String]) -> String {
+    diff_painted(expected, actual, Paint::PLAIN)
+}
+
+fn diff_painted(expected: &[String], actual: &[String], paint: Paint) -> String {
+    use anstyle::AnsiColor;
     let shown = &expected[..actual.len().min(expected.len())];
     let old = shown.join("\n") + "\n";
     let new = actual.join("\n") + "\n";
     let mut out = String::new();
     for change in similar::TextDiff::from_lines(&old, &new).iter_all_changes() {
-        let sign = match change.tag() {
-            similar::ChangeTag::Delete => "-",
-            similar::ChangeTag::Insert => "+",
-            similar::ChangeTag::Equal => " ",
-        };
-        let _ = write!(out, "  {sign} {}", change.value());
+        let line = change.value().trim_end_matches('\n');
+        let _ = writeln!(
+            out,
+            "  {}",
+            match change.tag() {
+                similar::ChangeTag::Delete => paint.colour(AnsiColor::Red, &format!("- {line}")),
+                similar::ChangeTag::Insert => paint.colour(AnsiColor::Green, &format!("+ {line}")),
+                similar::ChangeTag::Equal => format!("  {line}"),
+            }
+        );
     }
     if expected.len() > actual.len() {
         let _ = writeln!(
             out,
             "    ({} more steps not run)",
             expected.len() - actual.len()
+        );
+    }
+    out
+}
+
+/// A row per program and role: its cases passed, failed, non-strict and skipped, and the
+/// time its cases took together (they overlap in a parallel run).
+pub fn program_table(results: &[CaseResult], paint: Paint) -> String {
+    let mut rows: Vec<((&str, String), [usize; 5], Duration)> = Vec::new();
+    for r in results {
+        let key = (r.program.as_str(), r.role.to_string());
+        let at = match rows.iter().position(|(k, _, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                rows.push((key, [0; 5], Duration::ZERO));
+                rows.len() - 1
+            }
+        };
+        let column = match r.outcome.verdict {
+            Verdict::Pass => 0,
+            Verdict::NonStrict => 1,
+            Verdict::Fail => 2,
+            Verdict::Error => 3,
+            Verdict::Skipped => 4,
+        };
+        rows[at].1[column] += 1;
+        rows[at].2 += r.outcome.duration;
+    }
+    let (program, role, cases, time) = match language() {
+        Lang::En => ("program", "role", "cases", "time"),
+        Lang::Zh => ("程序", "角色", "用例", "用时"),
+    };
+    let mut out = format!(
+        "{program:<13} {role:<6} {cases:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {time:>8}\n",
+        verdict_word(Verdict::Pass),
+        verdict_word(Verdict::NonStrict),
+        verdict_word(Verdict::Fail),
+        verdict_word(Verdict::Error),
+        verdict_word(Verdict::Skipped),
+    );
+    for ((program, role), counts, took) in rows {
+        let total: usize = counts.iter().sum();
+        // The row in the colour of its worst verdict (skipped cases aside).
+        let worst = if counts[3] > 0 {
+            Verdict::Error
+        } else if counts[2] > 0 {
+            Verdict::Fail
+        } else if counts[1] > 0 {
+            Verdict::NonStrict
+        } else if counts[0] > 0 {
+            Verdict::Pass
+        } else {
+            Verdict::Skipped
+        };
+        let row = format!(
+            "{program:<13} {role:<6} {total:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7.2}s",
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3],
+            counts[4],
+            took.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "{}",
+            if worst == Verdict::Pass {
+                row
+            } else {
+                paint.verdict(worst, &row)
+            }
         );
     }
     out
