@@ -232,6 +232,19 @@ fn a_class_is_graded_resumed_after_an_interrupt_and_sharded() {
         "{class_junit}"
     );
     assert!(class_junit.contains("not checked: sockcheck.toml: unknown program `echo9`"));
+    let schema = common::root().join("harness/tests/data/junit.xsd");
+    let valid = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(out.join("junit.xml"))
+        .output()
+        .expect("xmllint runs (Debian: apt-get install libxml2-utils; .ci/run installs it)");
+    assert!(
+        valid.status.success(),
+        "the class's junit.xml validates: {}",
+        String::from_utf8_lossy(&valid.stderr)
+    );
     let class_html = std::fs::read_to_string(out.join("index.html")).expect("the class's");
     assert!(
         class_html.contains("<a href=\"bob/html/index.html#echo1\">0/5</a>"),
