@@ -211,12 +211,18 @@ impl Ctx<'_> {
         }
     }
 
-    /// Starts watching how much CPU the program burns (see [`CpuWatch::spinning`]).
+    /// Starts watching how much CPU the program burns and how much it prints (see
+    /// [`CpuWatch::spinning`]).
     pub fn watch_cpu(&self) -> CpuWatch {
         CpuWatch {
             since: Instant::now(),
             cpu: self.session.iut.as_ref().and_then(|i| i.cpu_time()),
+            printed: self.printed_bytes(),
         }
+    }
+
+    fn printed_bytes(&self) -> u64 {
+        self.session.iut.as_ref().map_or(0, |i| i.out.bytes)
     }
 
     /// Whether a process of the program is runnable now (see [`crate::iut::Iut::runnable`]).
@@ -306,6 +312,8 @@ impl Ctx<'_> {
 pub(crate) struct CpuWatch {
     since: Instant,
     cpu: Option<Duration>,
+    /// Bytes the program had printed when the watch started.
+    printed: u64,
 }
 
 /// A program that used at least this share of the wall time was going round a loop; one
@@ -314,9 +322,17 @@ pub(crate) struct CpuWatch {
 /// load of 14 on 2 cores, a looping remote shell got 16% of one.
 const SPINNING_SHARE: f64 = 0.02;
 
+/// A program that printed this much while the peer waited for it was going round a loop
+/// too (a prompt printed at every turn), whatever CPU share a loaded machine gave it: a
+/// full pipe of it (64 KiB) has it blocked in write, using no CPU, until the peer drains.
+const SPINNING_OUTPUT: u64 = 64 * 1024;
+
 impl CpuWatch {
-    /// Whether the program burnt CPU since the watch started.
+    /// Whether the program burnt CPU, or kept printing, since the watch started.
     pub fn spinning(&self, ctx: &Ctx) -> bool {
+        if ctx.printed_bytes().saturating_sub(self.printed) >= SPINNING_OUTPUT {
+            return true;
+        }
         let now = ctx.session.iut.as_ref().and_then(|i| i.cpu_time());
         match (self.cpu, now) {
             (Some(before), Some(after)) => {
