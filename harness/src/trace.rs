@@ -51,11 +51,13 @@ pub enum Event {
     Exited {
         status: String,
     },
-    /// The peer sent one datagram from socket `sock` to `to`.
+    /// The peer sent one datagram from socket `sock` to `to` (only its first bytes are
+    /// kept, as for every chunk: the full wire log shows them).
     DatagramSent {
         sock: String,
         to: String,
         bytes: usize,
+        head: Vec<u8>,
     },
     /// Socket `sock` of the peer received one datagram (only its first bytes are kept).
     DatagramReceived {
@@ -238,7 +240,9 @@ impl fmt::Display for Entry {
                 write!(f, "stdout: {lines} line(s), {}", count(*bytes as usize))
             }
             Event::Exited { status } => write!(f, "program exited: {status}"),
-            Event::DatagramSent { sock, to, bytes } => {
+            Event::DatagramSent {
+                sock, to, bytes, ..
+            } => {
                 write!(
                     f,
                     "{sock} => {to}: datagram of {} (peer sent)",

@@ -139,6 +139,7 @@ fn send_to(ctx: &mut Ctx, name: &str, data: &[u8]) -> StepEnd {
                 sock: name.to_string(),
                 to: to.to_string(),
                 bytes: data.len(),
+                head: crate::trace::head(data),
             });
             StepEnd::Ok(None)
         }
