@@ -231,38 +231,45 @@ pub(super) fn demo(
         .iter()
         .find(|c| &c.name == case_name)
         .ok_or_else(|| format!("the demo case `{case_name}` is missing"))?;
-    let mut job = match command {
+    let job = single_job(suite, case, command)?;
+    let result = batch::run_one(&job, &Timing::default());
+    out.print(&crate::demo::render(suite, &result, &demo.note));
+    Ok(report::exit_code(std::slice::from_ref(&result)) as u8)
+}
+
+/// One case as a job, in the run's isolation: against `command`, run in a copy of the
+/// current folder, or else against the bundled reference (given the suite's words and
+/// address). `demo` and `explain --verbose` run a single case this way.
+pub(super) fn single_job(
+    suite: &crate::catalog::Suite,
+    case: &crate::script::Case,
+    command: Option<String>,
+) -> Result<Job, String> {
+    let mut spec = match command {
         Some(command) => {
             let cwd = std::env::current_dir()
                 .map_err(|e| format!("cannot read the current folder: {e}"))?;
             workdir::check(&cwd)?;
-            batch::Job {
-                suite: suite.clone(),
-                case: case.clone(),
-                spec: Some(crate::iut::IutSpec {
-                    command,
-                    workdir: Some(cwd),
-                    isolation: Default::default(),
-                    limits: Default::default(),
-                    hidden: Vec::new(),
-                }),
+            crate::iut::IutSpec {
+                command,
+                workdir: Some(cwd),
+                isolation: Default::default(),
+                limits: Default::default(),
+                hidden: Vec::new(),
             }
         }
         None => {
             let exe = std::env::current_exe()
                 .map_err(|e| format!("cannot find this program's path: {e}"))?;
-            batch::plan_reference(&catalog, &[program.to_string()], &exe)
-                .into_iter()
-                .find(|j| &j.case.name == case_name)
-                .ok_or_else(|| format!("the demo case `{case_name}` is missing"))?
+            batch::reference_spec(&exe, &suite.info, case.role)
         }
     };
-    if let Some(spec) = job.spec.as_mut() {
-        spec.isolation = isolation().0;
-    }
-    let result = batch::run_one(&job, &Timing::default());
-    out.print(&crate::demo::render(suite, &result, &demo.note));
-    Ok(report::exit_code(std::slice::from_ref(&result)) as u8)
+    spec.isolation = isolation().0;
+    Ok(Job {
+        suite: suite.clone(),
+        case: case.clone(),
+        spec: Some(spec),
+    })
 }
 
 /// The bundled suites, or a course's folder (refused when its fixtures are stale).
