@@ -1,7 +1,9 @@
-//! The `sockcheck` command line: run suites, list them, show a demonstration, or play the
-//! reference implementation. The binary only calls [`main`]; `run.rs` plans and runs the
-//! cases, `signals.rs` chooses the isolation once and ends everything on an interrupt.
+//! The `sockcheck` command line: run suites, list them, show a demonstration, explain a
+//! case, or play the reference implementation. The binary only calls [`main`]; `run.rs`
+//! plans and runs the cases, `explain.rs` tells one case, `signals.rs` chooses the
+//! isolation once and ends everything on an interrupt.
 
+mod explain;
 mod grade;
 mod gradescope;
 mod run;
@@ -18,6 +20,7 @@ use crate::sandbox::{self, Policy};
 use crate::script::Role;
 use crate::workdir;
 use clap::{Parser, Subcommand};
+use explain::*;
 use grade::*;
 use gradescope::*;
 use run::*;
@@ -75,6 +78,9 @@ enum Command {
         #[arg(long)]
         client: Option<String>,
     },
+    /// A case in plain words beside its fixture; --verbose: one run's every byte;
+    /// --peer-script: a Python script that plays the peer's side of it.
+    Explain(ExplainArgs),
     /// Grade a class: every folder of CLASS is a submission; the summary and each
     /// student's report go to --out.
     Grade(GradeArgs),
@@ -111,14 +117,18 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::hints::set_language(cli.lang.unwrap_or_else(crate::hints::Lang::from_locale));
     let out = Out::default();
-    if matches!(
-        cli.command,
-        Command::Run(_)
-            | Command::Demo { .. }
-            | Command::Variant { .. }
-            | Command::Record(_)
-            | Command::Grade(_)
-    ) {
+    let runs_cases = match &cli.command {
+        Command::Explain(args) => args.runs_a_case(),
+        command => matches!(
+            command,
+            Command::Run(_)
+                | Command::Demo { .. }
+                | Command::Variant { .. }
+                | Command::Record(_)
+                | Command::Grade(_)
+        ),
+    };
+    if runs_cases {
         // Before any thread: a user namespace can only be entered by a single-threaded
         // process, and the interrupt signals must be blocked in every thread to come.
         prepare_isolation();
@@ -142,6 +152,10 @@ pub fn main() -> ExitCode {
             Err(message) => refuse(&message),
         },
         Command::Variant { command } => match variant(command, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
+        Command::Explain(args) => match explain(args, &out) {
             Ok(code) => ExitCode::from(code),
             Err(message) => refuse(&message),
         },
