@@ -206,10 +206,6 @@ fn call<'a>(
                 bytes.map_or(String::new(), |n| format!(", n={n}")),
                 if *or_end { ", or_end=True" } else { "" }
             ),
-            // `read c1 or-end` that saw the end: no bytes are expected, the end passes.
-            Some(Observation::End(_)) if *or_end => {
-                format!("p.read({}, b'', or_end=True)", py_str(conn))
-            }
             _ => return wrong(),
         },
         Action::ReadFrame { conn, format } => match value {
