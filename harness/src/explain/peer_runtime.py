@@ -360,6 +360,8 @@ class Peer:
         self.out_fd = self.err_fd = None
         self.exit_r = None
         self.partial = b""
+        self.last_printed = None
+        self.repeats = 0
         self.out_eof = False
         self.err_text = ""
         self.err_partial = b""
@@ -442,6 +444,7 @@ class Peer:
             if self.partial:
                 self.printed(self.partial)
                 self.partial = b""
+            self.flush_repeats()
             return
         self.partial += data
         *complete, self.partial = self.partial.split(b"\n")
@@ -449,9 +452,23 @@ class Peer:
             self.printed(raw)
 
     def printed(self, raw):
-        say("  program stdout: %s" % raw.decode("utf-8", "replace"))
+        # A program going round a loop prints the same line over and over: the first few
+        # are shown, then how many more (every one is still matched).
+        if raw == self.last_printed:
+            self.repeats += 1
+        else:
+            self.flush_repeats()
+            self.last_printed = raw
+        if self.repeats < 3:
+            say("  program stdout: %s" % raw.decode("utf-8", "replace"))
         for line, open_ in logical_lines(raw):
             self.lines.append((line, open_, raw.decode("utf-8", "replace")))
+
+    def flush_repeats(self):
+        if self.repeats >= 3:
+            say("  program stdout: (the line above %d more times)" % (self.repeats - 2))
+        self.repeats = 0
+        self.last_printed = None
 
     def read_stderr(self):
         data = os.read(self.err_fd, 65536)
@@ -831,13 +848,13 @@ class Peer:
 
     def what_keeps_coming(self, conn):
         """Bytes came where the connection should have ended: what follows them, until
-        they stop for SETTLE, the connection ends, or GRACE is over."""
+        they stop for SETTLE, the connection ends, OVERRUN bytes came or GRACE is over."""
         until = now() + GRACE
         last = now()
-        while conn.end is None and now() < until and now() < last + SETTLE:
+        while conn.end is None and len(conn.buf) < OVERRUN and now() < until and now() < last + SETTLE:
             before = len(conn.buf)
             self.pump(min(until, last + SETTLE) - now(), [conn.sock])
-            self.fill(conn, len(conn.buf) + OVERRUN)
+            self.fill(conn, OVERRUN)
             if len(conn.buf) > before:
                 last = now()
         got = bytes(conn.buf)
@@ -1170,6 +1187,7 @@ class Peer:
             until = now() + GRACE
             while (self.out_fd is not None or self.err_fd is not None) and now() < until:
                 self.pump(until - now())
+            self.flush_repeats()
         for conn in self.conns.values():
             self.abort(conn.sock)
         for sock in self.socks.values():
