@@ -56,16 +56,21 @@ pub fn reference_command(exe: &Path, program: &ProgramInfo, role: Role) -> Strin
     command
 }
 
+/// What plays `role` of a program when the bundled reference does (through `exe`).
+pub fn reference_spec(exe: &Path, program: &ProgramInfo, role: Role) -> IutSpec {
+    IutSpec {
+        command: reference_command(exe, program, role),
+        workdir: None,
+        isolation: Default::default(),
+        limits: Default::default(),
+        hidden: Vec::new(),
+    }
+}
+
 /// Plans every case of `ids` against the reference implementation run through `exe`.
 pub fn plan_reference(catalog: &Catalog, ids: &[String], exe: &Path) -> Vec<Job> {
     plan(catalog, ids, |suite, role| {
-        Some(IutSpec {
-            command: reference_command(exe, &suite.info, role),
-            workdir: None,
-            isolation: Default::default(),
-            limits: Default::default(),
-            hidden: Vec::new(),
-        })
+        Some(reference_spec(exe, &suite.info, role))
     })
 }
 

@@ -11,6 +11,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod demo;
 pub mod engine;
+pub mod explain;
 pub mod fixture;
 pub mod framing;
 pub mod grade;

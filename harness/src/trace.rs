@@ -51,7 +51,8 @@ pub enum Event {
     Exited {
         status: String,
     },
-    /// The peer sent one datagram from socket `sock` to `to`.
+    /// The peer sent one datagram from socket `sock` to `to` (only its first bytes are
+    /// kept, as for every chunk: the full wire log shows them).
     DatagramSent {
         sock: String,
         to: String,

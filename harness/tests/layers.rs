@@ -35,10 +35,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The engine: loops over a case's steps and names no family.
     ("engine", &["engine"]),
     // Many cases: the catalogue of suites, a submission's manifest, the batch, a course's
-    // own suites folder and its recording, a class's grading.
+    // own suites folder and its recording, a class's grading; a case explained (its plain
+    // words, its wire log, its peer as a Python script), pure, from the catalogue's suites.
     (
         "batch",
-        &["catalog", "manifest", "batch", "variant", "grade"],
+        &[
+            "catalog", "manifest", "batch", "variant", "grade", "explain",
+        ],
     ),
     // What people use: reports, the demo, the binary.
     ("cli", &["report", "demo", "cli", "main"]),

@@ -1,7 +1,9 @@
-//! The `sockcheck` command line: run suites, list them, show a demonstration, or play the
-//! reference implementation. The binary only calls [`main`]; `run.rs` plans and runs the
-//! cases, `signals.rs` chooses the isolation once and ends everything on an interrupt.
+//! The `sockcheck` command line: run suites, list them, show a demonstration, explain a
+//! case, or play the reference implementation. The binary only calls [`main`]; `run.rs`
+//! plans and runs the cases, `explain.rs` tells one case, `signals.rs` chooses the
+//! isolation once and ends everything on an interrupt.
 
+mod explain;
 mod grade;
 mod gradescope;
 mod run;
@@ -18,6 +20,7 @@ use crate::sandbox::{self, Policy};
 use crate::script::Role;
 use crate::workdir;
 use clap::{Parser, Subcommand};
+use explain::*;
 use grade::*;
 use gradescope::*;
 use run::*;
@@ -82,6 +85,9 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         html: Option<PathBuf>,
     },
+    /// A case in plain words beside its fixture; --verbose: one run's every byte;
+    /// --peer-script: a Python script that plays the peer's side of it.
+    Explain(ExplainArgs),
     /// Grade a class: every folder of CLASS is a submission; the summary and each
     /// student's report go to --out.
     Grade(GradeArgs),
@@ -130,14 +136,18 @@ pub fn main() -> ExitCode {
         },
         ..Out::default()
     };
-    if matches!(
-        cli.command,
-        Command::Run(_)
-            | Command::Demo { .. }
-            | Command::Variant { .. }
-            | Command::Record(_)
-            | Command::Grade(_)
-    ) {
+    let runs_cases = match &cli.command {
+        Command::Explain(args) => args.runs_a_case(),
+        command => matches!(
+            command,
+            Command::Run(_)
+                | Command::Demo { .. }
+                | Command::Variant { .. }
+                | Command::Record(_)
+                | Command::Grade(_)
+        ),
+    };
+    if runs_cases {
         // Before any thread: a user namespace can only be entered by a single-threaded
         // process, and the interrupt signals must be blocked in every thread to come.
         prepare_isolation();
@@ -162,6 +172,10 @@ pub fn main() -> ExitCode {
             Err(message) => refuse(&message),
         },
         Command::Variant { command } => match variant(command, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
+        Command::Explain(args) => match explain(args, &out) {
             Ok(code) => ExitCode::from(code),
             Err(message) => refuse(&message),
         },
@@ -269,35 +283,7 @@ pub(super) fn demo(
         .iter()
         .find(|c| &c.name == case_name)
         .ok_or_else(|| format!("the demo case `{case_name}` is missing"))?;
-    let mut job = match command {
-        Some(command) => {
-            let cwd = std::env::current_dir()
-                .map_err(|e| format!("cannot read the current folder: {e}"))?;
-            workdir::check(&cwd)?;
-            batch::Job {
-                suite: suite.clone(),
-                case: case.clone(),
-                spec: Some(crate::iut::IutSpec {
-                    command,
-                    workdir: Some(cwd),
-                    isolation: Default::default(),
-                    limits: Default::default(),
-                    hidden: Vec::new(),
-                }),
-            }
-        }
-        None => {
-            let exe = std::env::current_exe()
-                .map_err(|e| format!("cannot find this program's path: {e}"))?;
-            batch::plan_reference(&catalog, &[program.to_string()], &exe)
-                .into_iter()
-                .find(|j| &j.case.name == case_name)
-                .ok_or_else(|| format!("the demo case `{case_name}` is missing"))?
-        }
-    };
-    if let Some(spec) = job.spec.as_mut() {
-        spec.isolation = isolation().0;
-    }
+    let job = single_job(suite, case, command)?;
     let started = Instant::now();
     let result = batch::run_one(&job, &Timing::default());
     out.print(&crate::demo::render(suite, &result, &demo.note));
@@ -323,6 +309,41 @@ pub(super) fn demo(
         ));
     }
     Ok(report::exit_code(std::slice::from_ref(&result)) as u8)
+}
+
+/// One case as a job, in the run's isolation: against `command`, run in a copy of the
+/// current folder, or else against the bundled reference (given the suite's words and
+/// address). `demo` and `explain --verbose` run a single case this way.
+pub(super) fn single_job(
+    suite: &crate::catalog::Suite,
+    case: &crate::script::Case,
+    command: Option<String>,
+) -> Result<Job, String> {
+    let mut spec = match command {
+        Some(command) => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| format!("cannot read the current folder: {e}"))?;
+            workdir::check(&cwd)?;
+            crate::iut::IutSpec {
+                command,
+                workdir: Some(cwd),
+                isolation: Default::default(),
+                limits: Default::default(),
+                hidden: Vec::new(),
+            }
+        }
+        None => {
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find this program's path: {e}"))?;
+            batch::reference_spec(&exe, &suite.info, case.role)
+        }
+    };
+    spec.isolation = isolation().0;
+    Ok(Job {
+        suite: suite.clone(),
+        case: case.clone(),
+        spec: Some(spec),
+    })
 }
 
 /// The bundled suites, or a course's folder (refused when its fixtures are stale).

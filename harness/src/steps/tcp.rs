@@ -8,9 +8,7 @@ use crate::hints::Symptom;
 use crate::observation::Observation;
 use crate::payload::{self, Expected};
 use crate::sandbox;
-use crate::session::{
-    ConnectError, End, Interest, PeerEnd, Segmentation, Session, Target, WriteError,
-};
+use crate::session::{ConnectError, End, Interest, PeerEnd, Session, Target, WriteError};
 use crate::syntax::tcp::{Split, Step};
 use std::os::fd::RawFd;
 use std::time::Instant;
@@ -150,17 +148,7 @@ fn accept(ctx: &mut Ctx, name: &str) -> StepEnd {
 }
 
 fn send(ctx: &mut Ctx, name: &str, data: &[u8], split: Option<Split>) -> StepEnd {
-    let segmentation = match split {
-        None => Segmentation::Whole,
-        Some(Split::Every(size)) => Segmentation::Pieces {
-            size,
-            pace: ctx.timing.pace,
-        },
-        Some(Split::Random(seed)) => Segmentation::Random {
-            seed,
-            pace: ctx.timing.pace,
-        },
-    };
+    let segmentation = Split::segmentation(split, ctx.timing.pace);
     let target = Target::Conn(name.to_string());
     match ctx
         .session

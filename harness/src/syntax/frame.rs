@@ -12,7 +12,7 @@
 //! (SPEC.md). A bad frame fails with the decoder's named error; bytes after the frame stay
 //! for the next step, as for every read.
 
-use super::{Setup, Syntax};
+use super::{Action, Setup, Syntax};
 use crate::framing::Format;
 use crate::observation::Kind;
 use crate::script::Role;
@@ -81,6 +81,13 @@ impl Syntax for Step {
             )),
             Some((_, true)) => Err(format!("connection `{}` is already closed", self.conn)),
             Some(_) => Ok(()),
+        }
+    }
+
+    fn action(&self) -> Action {
+        Action::ReadFrame {
+            conn: self.conn.clone(),
+            format: self.format,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! exit nonzero => 1            any failure status: "a non-zero exit"
 //! ```
 
-use super::{no_args, Setup, Syntax};
+use super::{no_args, Action, Setup, Syntax};
 use crate::observation::Kind;
 use crate::payload;
 use crate::script::Role;
@@ -108,7 +108,18 @@ impl Syntax for Step {
             _ => Ok(()),
         }
     }
+
+    fn action(&self) -> Action {
+        match self {
+            Step::Spawn => Action::Spawn,
+            Step::Stdin(line) => Action::Stdin(line.clone()),
+            Step::StdinClose => Action::StdinClose,
+            Step::Stdout => Action::Stdout,
+            Step::Exit { nonzero } => Action::Exit { nonzero: *nonzero },
+        }
+    }
 }
+
 /// A stdin line with each `${name}` replaced by the program's word of that name (the
 /// transcript keeps the name, so a fixture holds for every course's words).
 pub fn expand_words(

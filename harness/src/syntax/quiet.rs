@@ -1,7 +1,7 @@
 //! The silence window as written: `quiet 300ms` (from 1 ms to 10 s), whose fixture line
 //! is `=> nothing`. Its execution is in [`crate::steps::quiet`].
 
-use super::Syntax;
+use super::{Action, Syntax};
 use crate::observation::Kind;
 use std::fmt;
 use std::time::Duration;
@@ -58,5 +58,9 @@ impl Syntax for Step {
 
     fn observes(&self) -> Option<Kind> {
         Some(Kind::Nothing)
+    }
+
+    fn action(&self) -> Action {
+        Action::Quiet(self.0)
     }
 }

@@ -19,11 +19,13 @@
 //! next observation on that connection, and bytes still unread at a close, a reset or the
 //! end of the case fail it, named.
 
-use super::{count, no_args, Setup, Syntax};
+use super::{count, no_args, Action, Setup, Syntax};
 use crate::observation::Kind;
 use crate::payload;
 use crate::script::Role;
+use crate::session::{PeerEnd, Segmentation};
 use std::fmt;
+use std::time::Duration;
 
 pub const WORDS: &[&str] = &[
     "listen", "accept", "connect", "send", "peek", "read", "read-end", "shutdown", "close", "reset",
@@ -259,6 +261,46 @@ impl Syntax for Step {
             }
         }
     }
+
+    fn action(&self) -> Action {
+        match self {
+            Step::Listen => Action::Listen,
+            Step::Accept(c) => Action::Accept(c.clone()),
+            Step::Connect(c) => Action::Connect(c.clone()),
+            Step::Send { conn, data, split } => Action::Send {
+                conn: conn.clone(),
+                data: data.clone(),
+                // The very cuts the run makes: the pace does not change them.
+                pieces: Split::segmentation(*split, Duration::ZERO).pieces(data.len()),
+            },
+            Step::Peek { conn, bytes } => Action::Peek {
+                conn: conn.clone(),
+                bytes: *bytes,
+            },
+            Step::Read {
+                conn,
+                bytes,
+                or_end,
+            } => Action::Read {
+                conn: conn.clone(),
+                bytes: *bytes,
+                or_end: *or_end,
+            },
+            Step::ReadEnd(c) => Action::ReadEnd(c.clone()),
+            Step::Shutdown(c) => Action::End {
+                conn: c.clone(),
+                how: PeerEnd::HalfClose,
+            },
+            Step::Close(c) => Action::End {
+                conn: c.clone(),
+                how: PeerEnd::Close,
+            },
+            Step::Reset(c) => Action::End {
+                conn: c.clone(),
+                how: PeerEnd::Reset,
+            },
+        }
+    }
 }
 
 /// How a `send` cuts its bytes into segments.
@@ -269,4 +311,16 @@ pub enum Split {
     /// `split random SEED`: pieces of 1 to 16 bytes, cut where a generator seeded with SEED
     /// says: the same seed gives the same cuts, run after run.
     Random(u64),
+}
+
+impl Split {
+    /// How the session writes a `send` cut this way (`None`: one write), its pieces `pace`
+    /// apart: one mapping for the run and for `explain`, so both make the same cuts.
+    pub fn segmentation(split: Option<Split>, pace: Duration) -> Segmentation {
+        match split {
+            None => Segmentation::Whole,
+            Some(Split::Every(size)) => Segmentation::Pieces { size, pace },
+            Some(Split::Random(seed)) => Segmentation::Random { seed, pace },
+        }
+    }
 }

@@ -17,7 +17,7 @@
 //! datagrams are two `recvfrom` steps, never one. Every datagram is accounted for: one
 //! that no step took fails the silence window it came in, or the end of the case.
 
-use super::{Setup, Syntax};
+use super::{Action, Setup, Syntax};
 use crate::observation::Kind;
 use crate::payload;
 use crate::script::Role;
@@ -152,6 +152,18 @@ impl Syntax for Step {
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    fn action(&self) -> Action {
+        match self {
+            Step::Bind(s) => Action::Bind(s.clone()),
+            Step::SendTo { sock, data } => Action::SendTo {
+                sock: sock.clone(),
+                data: data.clone(),
+            },
+            Step::RecvFrom(s) => Action::RecvFrom(s.clone()),
+            Step::Dropped => Action::Dropped,
         }
     }
 }
