@@ -34,6 +34,8 @@ fn chromium(args: &[&str], url: &str) -> std::process::Output {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            // A container's /dev/shm is often 64 MiB, too small for chromium's renderer.
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--hide-scrollbars",
         ])
