@@ -83,6 +83,8 @@ window.addEventListener('load', () => {{
     const sb = svg.getBoundingClientRect();
     out.svg = [sb.width, sb.height];
     out.svg_title = doc.getElementById(svg.getAttribute('aria-labelledby')).textContent;
+    const described = doc.getElementById(svg.getAttribute('aria-describedby'));
+    out.described_by_list = described !== null && described.tagName === 'OL';
     out.arrows = svg.querySelectorAll('g.event line').length;
     const d = doc.getElementById('divergence');
     const db = d.getBoundingClientRect();
@@ -221,6 +223,7 @@ fn the_report_shows_the_matrix_and_a_failing_case_with_its_divergence() {
         "{seen}"
     );
     assert_eq!(seen["text_divergence"], 1, "{seen}");
+    assert_eq!(seen["described_by_list"], true, "{seen}");
     assert!(seen["text_items"].as_u64().expect("items") >= 6, "{seen}");
 
     // The screenshot, tall enough for the divergence, kept; its red line is in it.

@@ -369,7 +369,7 @@ fn case_page(r: &CaseResult) -> String {
     let diagram = Diagram::of(r);
     let _ = writeln!(body, "<h2>{}</h2>", w.diagram);
     let _ = writeln!(body, "<figure>{}</figure>", diagram.svg(&title));
-    let _ = writeln!(body, "<h2 id=\"as-text\">{}</h2>", w.as_text);
+    let _ = writeln!(body, "<h2>{}</h2>", w.as_text);
     body.push_str(&diagram.text_list());
     transcript_table(r, &mut body);
     if !r.outcome.stderr_tail.trim().is_empty() {
@@ -564,7 +564,7 @@ impl Diagram {
             s,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"sequence\" width=\"{WIDTH}\" height=\"{height}\" \
              viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-labelledby=\"svg-title\" \
-             aria-describedby=\"as-text\"><title id=\"svg-title\">{}: {}</title>",
+             aria-describedby=\"events\"><title id=\"svg-title\">{}: {}</title>",
             w.diagram,
             esc(title)
         );
@@ -680,7 +680,7 @@ impl Diagram {
     /// The same rows as an ordered list: the diagram's text alternative.
     fn text_list(&self) -> String {
         let w = words();
-        let mut s = String::from("<ol class=\"events\">");
+        let mut s = String::from("<ol class=\"events\" id=\"events\">");
         if self.rows.is_empty() {
             let _ = write!(s, "<li>{}</li>", w.no_events);
         }
