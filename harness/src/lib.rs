@@ -14,6 +14,7 @@ pub mod engine;
 pub mod explain;
 pub mod fixture;
 pub mod framing;
+pub mod fuzz;
 pub mod grade;
 pub mod hints;
 pub mod init;

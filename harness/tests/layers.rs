@@ -36,11 +36,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("engine", &["engine"]),
     // Many cases: the catalogue of suites, a submission's manifest, the batch, a course's
     // own suites folder and its recording, a class's grading; a case explained (its plain
-    // words, its wire log, its peer as a Python script), pure, from the catalogue's suites.
+    // words, its wire log, its peer as a Python script), pure, from the catalogue's suites;
+    // generated cases played against the reference and an implementation (fuzz).
     (
         "batch",
         &[
-            "catalog", "manifest", "batch", "variant", "grade", "explain",
+            "catalog", "manifest", "batch", "variant", "grade", "explain", "fuzz",
         ],
     ),
     // What people use: reports, the demo, the binary.

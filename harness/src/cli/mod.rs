@@ -4,6 +4,7 @@
 //! isolation once and ends everything on an interrupt.
 
 mod explain;
+mod fuzz;
 mod grade;
 mod gradescope;
 mod run;
@@ -21,6 +22,7 @@ use crate::script::Role;
 use crate::workdir;
 use clap::{Parser, Subcommand};
 use explain::*;
+use fuzz::*;
 use grade::*;
 use gradescope::*;
 use run::*;
@@ -88,6 +90,9 @@ enum Command {
     /// A case in plain words beside its fixture; --verbose: one run's every byte;
     /// --peer-script: a Python script that plays the peer's side of it.
     Explain(ExplainArgs),
+    /// Generated cases, each recorded from the reference and checked against your program
+    /// (or the reference itself); the first disagreement shrunk to a small `.case` file.
+    Fuzz(FuzzArgs),
     /// Grade a class: every folder of CLASS is a submission; the summary and each
     /// student's report go to --out.
     Grade(GradeArgs),
@@ -145,6 +150,7 @@ pub fn main() -> ExitCode {
                 | Command::Variant { .. }
                 | Command::Record(_)
                 | Command::Grade(_)
+                | Command::Fuzz(_)
         ),
     };
     if runs_cases {
@@ -176,6 +182,10 @@ pub fn main() -> ExitCode {
             Err(message) => refuse(&message),
         },
         Command::Explain(args) => match explain(args, &out) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => refuse(&message),
+        },
+        Command::Fuzz(args) => match fuzz(args, &out) {
             Ok(code) => ExitCode::from(code),
             Err(message) => refuse(&message),
         },

@@ -1,0 +1,350 @@
+//! Generated cases: a suite's own cases are the templates (each a conversation SPEC.md
+//! allows, in an order the program keeps), and a generated case is one template with the
+//! literals the peer sends varied within what SPEC.md lets a peer send that program:
+//! messages of any length up to the 1024-byte buffer, ASCII, UTF-8, spaces, either case;
+//! shell commands that write to stdout, stderr or both in either order, nothing, a lot, or
+//! bytes that are not UTF-8. Pure: text in, text out, no run. proptest draws the values,
+//! so a failing case shrinks (a simpler template, the template's own literals back, shorter
+//! ones) with proptest's own shrinking.
+
+use crate::catalog::Suite;
+use crate::payload;
+use crate::script::Role;
+use proptest::prelude::*;
+use proptest::strategy::{BoxedStrategy, Strategy};
+
+/// What a literal of the peer's may be varied into, for this program and place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A message to a server that passes bytes through (the echo servers): UTF-8 text, 1 to
+    /// 1024 bytes, no newline (SPEC.md: text is UTF-8 on the wire; one `recv(1024)`).
+    Message,
+    /// A line typed on a client's stdin: printable text, not blank, no newline.
+    Line,
+    /// A server's reply to a client: ASCII (SPEC.md: clients are fed ASCII where their
+    /// decoding matters), 1 to 1024 bytes.
+    Reply,
+    /// A shell command for the remote-execution servers (`sh -c`).
+    Command,
+}
+
+/// Where in a template line the peer's literal lies, and what it may become.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub line: usize,
+    /// The byte range of the quoted literal in the line (quotes included).
+    pub span: (usize, usize),
+    pub kind: Kind,
+}
+
+/// One case of the suite, as canonical lines, with its variable literals.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub name: String,
+    pub lines: Vec<String>,
+    pub slots: Vec<Slot>,
+}
+
+/// A generated case: which template, and for each of its slots a new literal or `None`
+/// (the template's own: what shrinking goes back to).
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub template: usize,
+    pub literals: Vec<Option<Vec<u8>>>,
+}
+
+/// The kind of literal a program's peer sends from `role`'s side with `word` (`send`,
+/// `stdin`), or `None` where SPEC.md fixes the bytes (the recv demonstrations, the sticky
+/// demonstrations' sizes, the frames, the datagram protocols: not generated yet).
+pub fn kind_of(program: &str, role: Role, word: &str) -> Option<Kind> {
+    let family = program.trim_end_matches(|c: char| c.is_ascii_digit());
+    match (family, role, word) {
+        ("echo", Role::Server, "send") => Some(Kind::Message),
+        ("echo", Role::Client, "stdin") => Some(Kind::Line),
+        ("echo", Role::Client, "send") => Some(Kind::Reply),
+        ("rexec", Role::Server, "send") => Some(Kind::Command),
+        ("rexec", Role::Client, "stdin") => Some(Kind::Line),
+        ("rexec", Role::Client, "send") => Some(Kind::Reply),
+        _ => None,
+    }
+}
+
+/// The templates of `suite` for `role`: every case, its steps written canonically, the
+/// peer's literals that may vary found in its lines. A literal that is a word of the
+/// course's (`${...}`) or the quit word stays as it is.
+pub fn templates(suite: &Suite, role: Role, quit: &[u8]) -> Vec<Template> {
+    suite
+        .cases
+        .iter()
+        .filter(|c| c.role == role)
+        .map(|case| {
+            let lines: Vec<String> = case.steps.iter().map(|s| s.to_string()).collect();
+            let slots = lines
+                .iter()
+                .enumerate()
+                .filter_map(|(i, line)| slot_of(&suite.info.id, role, i, line, quit))
+                // A literal the case then expects silence after (a command with no
+                // output) keeps its meaning: the generated ones always answer; and one
+                // whose answer the case reads by size (`read c1 6`, `peek`) too.
+                .filter(|slot| {
+                    !lines[slot.line + 1..]
+                        .iter()
+                        .take_while(|l| !l.starts_with("send ") && !l.starts_with("stdin "))
+                        .any(|l| sized_read(l))
+                        && lines
+                            .get(slot.line + 1)
+                            .is_none_or(|next| !next.starts_with("quiet"))
+                })
+                .collect();
+            Template {
+                name: case.name.clone(),
+                lines,
+                slots,
+            }
+        })
+        .collect()
+}
+
+/// `read CONN N` or `peek CONN N`: a read whose size the case fixed.
+fn sized_read(line: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    matches!(words.as_slice(), ["read" | "peek", _, n, ..] if n.parse::<usize>().is_ok())
+}
+
+/// The slot of a line, if it is `send CONN "..."` or `stdin "..."` with a single literal
+/// of a kind the program's peer may vary.
+fn slot_of(program: &str, role: Role, line: usize, text: &str, quit: &[u8]) -> Option<Slot> {
+    let word = text.split_whitespace().next()?;
+    let kind = kind_of(program, role, word)?;
+    let start = text.find('"')?;
+    // Only a literal that is the whole payload: `send c1 "x" * 3` or a frame is not varied.
+    let before = text[..start].split_whitespace().count();
+    let expected_before = if word == "send" { 2 } else { 1 };
+    if before != expected_before {
+        return None;
+    }
+    let (bytes, rest) = payload::parse_quoted(&text[start..]).ok()?;
+    let end = text.len() - rest.len();
+    let after = rest.trim();
+    if !(after.is_empty() || after.starts_with("split ")) {
+        return None;
+    }
+    // A course's word, the quit word however typed (` Q `), or a blank line (the rule
+    // about empty input) keeps its meaning.
+    // A literal with a newline is as many printed lines as the case's `stdout` steps
+    // expect; one line of another kind would leave a step with nothing to see.
+    let quits = bytes.trim_ascii().eq_ignore_ascii_case(quit);
+    let blank = bytes.iter().all(|b| b.is_ascii_whitespace());
+    let lines = bytes.contains(&b'\n');
+    if bytes.windows(2).any(|w| w == b"${") || quits || blank || lines {
+        return None;
+    }
+    Some(Slot {
+        line,
+        span: (start, end),
+        kind,
+    })
+}
+
+/// The case text of a generated case: `role`, then the template's lines with its new
+/// literals in place.
+pub fn render(role: Role, template: &Template, literals: &[Option<Vec<u8>>]) -> String {
+    let mut lines = template.lines.clone();
+    // From the last slot of a line to the first, so that earlier spans stay right.
+    for (slot, literal) in template.slots.iter().zip(literals).rev() {
+        if let Some(bytes) = literal {
+            let line = &mut lines[slot.line];
+            line.replace_range(slot.span.0..slot.span.1, &payload::quote(bytes));
+        }
+    }
+    format!("role {role}\n{}\n", lines.join("\n"))
+}
+
+/// The generator of cases from `templates`: a template (shrinking towards the first),
+/// then for each of its slots the template's literal or a new one of its kind.
+pub fn strategy(templates: Vec<Template>) -> BoxedStrategy<Generated> {
+    let count = templates.len();
+    (0..count)
+        .prop_flat_map(move |t| {
+            let slots: Vec<BoxedStrategy<Option<Vec<u8>>>> = templates[t]
+                .slots
+                .iter()
+                .map(|s| proptest::option::weighted(0.8, literal(s.kind)).boxed())
+                .collect();
+            (Just(t), slots)
+        })
+        .prop_map(|(template, literals)| Generated { template, literals })
+        .boxed()
+}
+
+/// New literals of a kind; proptest shrinks each towards a short, plain one.
+pub fn literal(kind: Kind) -> BoxedStrategy<Vec<u8>> {
+    match kind {
+        // Not blank: a blank line printed is no data (SPEC.md compares printed data), so the
+        // reference's print of it could not be told from no print.
+        Kind::Message => text(1024, true)
+            .prop_filter("a message that is not blank", |m| {
+                !m.iter().all(|b| b.is_ascii_whitespace())
+            })
+            .boxed(),
+        Kind::Line => text(200, false)
+            .prop_filter("a line that is not blank", |l| {
+                !l.iter().all(|b| b.is_ascii_whitespace())
+            })
+            .boxed(),
+        Kind::Reply => proptest::collection::vec(0x20u8..0x7f, 1..1024)
+            .prop_filter("a reply that is not blank", |r| {
+                !r.iter().all(|b| b.is_ascii_whitespace())
+            })
+            .boxed(),
+        Kind::Command => command().boxed(),
+    }
+}
+
+/// UTF-8 text of 1 to `max` bytes without a newline: mostly ASCII words with spaces and
+/// both cases, some accented and CJK letters; `spaces_around`: spaces at either end too.
+fn text(max: usize, spaces_around: bool) -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        6 => "[a-zA-Z0-9]{1,12}",
+        2 => Just(" ".to_string()),
+        1 => "[!-/:-@]{1,3}",
+        1 => "[éÉüßñ]{1,3}",
+        1 => "[你好世界粘包]{1,3}",
+    ];
+    let long = prop_oneof![
+        9 => Just(None),
+        1 => (1usize..=max).prop_map(Some),
+    ];
+    (proptest::collection::vec(piece, 1..12), long, any::<bool>()).prop_map(
+        move |(pieces, long, pad)| {
+            let mut s = pieces.concat();
+            if let Some(n) = long {
+                // At and up to the buffer: a run of one letter, whole characters only.
+                s = "x".repeat(n);
+            }
+            if spaces_around && pad && s.len() + 2 <= max {
+                s = format!(" {s} ");
+            }
+            let mut bytes = s.into_bytes();
+            while bytes.len() > max {
+                bytes.pop();
+                while std::str::from_utf8(&bytes).is_err() {
+                    bytes.pop();
+                }
+            }
+            if bytes.is_empty() {
+                bytes.push(b'x');
+            }
+            bytes
+        },
+    )
+}
+
+/// A shell command of one to four parts, each writing to stdout or stderr: a short word,
+/// UTF-8, bytes that are not UTF-8, nothing, or a lot (up to 200 000 bytes, past a pipe's
+/// 64 KiB), in any order.
+fn command() -> impl Strategy<Value = Vec<u8>> {
+    let part = (
+        prop_oneof![
+            4 => "[a-zA-Z0-9 ]{1,16}".prop_map(|w| format!("printf '{w}'")),
+            1 => Just("printf 'h\\303\\251llo'".to_string()),
+            1 => Just("printf '\\377\\376'".to_string()),
+            1 => Just("true".to_string()),
+            1 => (1usize..200_000).prop_map(|n| format!("head -c {n} /dev/zero | tr '\\0' x")),
+        ],
+        any::<bool>(),
+    )
+        .prop_map(|(cmd, to_stderr)| {
+            if to_stderr {
+                format!("{{ {cmd}; }} >&2")
+            } else {
+                cmd
+            }
+        });
+    // Some output always: a command with none gets no reply at all (SPEC.md), which the
+    // template's `read` after it would wait for in vain.
+    proptest::collection::vec(part, 1..5)
+        .prop_filter("a command with output", |parts| {
+            parts.iter().any(|p| !p.contains("true"))
+        })
+        .prop_map(|parts| parts.join("; ").into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    fn template(lines: &[&str], program: &str, role: Role) -> Template {
+        let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        let slots = lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| slot_of(program, role, i, l, b"q"))
+            .collect();
+        Template {
+            name: "t".into(),
+            lines,
+            slots,
+        }
+    }
+
+    #[test]
+    fn only_whole_literals_of_a_varied_kind_are_slots() {
+        let t = template(
+            &[
+                "spawn",
+                "connect c1",
+                "send c1 \"hello\"",
+                "read c1",
+                "send c1 \"a\" * 3",
+                "send c1 \"q\"",
+                "send c1 \"x\" split 1",
+                "send c1 \" Q \"",
+                "send c1 \"  \"",
+            ],
+            "echo2",
+            Role::Server,
+        );
+        let lines: Vec<usize> = t.slots.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 6]);
+        let text = render(
+            Role::Server,
+            &t,
+            &[Some(b"h\xc3\xa9 \"x\"".to_vec()), Some(b"yy".to_vec())],
+        );
+        assert!(text.contains("send c1 \"hé \\\"x\\\"\"\n"), "{text}");
+        assert!(text.contains("send c1 \"yy\" split 1\n"), "{text}");
+        assert!(text.starts_with("role server\n"));
+        // The recv demonstrations send what SPEC.md fixes.
+        assert!(
+            template(&["send c1 \"hello\""], "recv-partial", Role::Server)
+                .slots
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn literals_stay_within_what_spec_lets_a_peer_send() {
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+        );
+        for kind in [Kind::Message, Kind::Line, Kind::Reply, Kind::Command] {
+            let strategy = literal(kind);
+            for _ in 0..300 {
+                let value = strategy.new_tree(&mut runner).expect("a value").current();
+                assert!(!value.is_empty() && !value.contains(&b'\n'), "{kind:?}");
+                match kind {
+                    Kind::Message => {
+                        assert!(value.len() <= 1024 && std::str::from_utf8(&value).is_ok());
+                        assert!(!value.iter().all(|b| b.is_ascii_whitespace()));
+                    }
+                    Kind::Line => assert!(!value.iter().all(|b| b.is_ascii_whitespace())),
+                    Kind::Reply => assert!(value.iter().all(|b| (0x20..0x7f).contains(b))),
+                    Kind::Command => assert!(value.is_ascii()),
+                }
+            }
+        }
+    }
+}
