@@ -1,6 +1,8 @@
 //! `sockcheck fuzz`: the same seed gives the same cases; the reference agrees with itself;
 //! a single-bug sample the suites' literals never exercise differently is found and shrunk
-//! to a small case that names its bug; the corrected sample is never accused.
+//! to a small case that names its bug, and a framed client that counts the bytes it asked
+//! for (not those it got) is found by cutting frames anew; the corrected sample is never
+//! accused.
 
 mod common;
 
@@ -67,7 +69,15 @@ fn the_same_seed_gives_the_same_cases_and_another_seed_others() {
 
 #[test]
 fn the_reference_agrees_with_itself() {
-    for id in ["echo1", "echo2", "echo3", "rexec1", "rexec2"] {
+    for id in [
+        "echo1",
+        "echo2",
+        "echo3",
+        "rexec1",
+        "rexec2",
+        "framed-low",
+        "framed-header",
+    ] {
         let (code, summary, text) = fuzz(&[id, "--seed", "3", "--cases", "24", "--jobs", "16"]);
         assert_eq!(code, Some(0), "{text}");
         for role in summary.as_array().expect("a summary per role") {
@@ -119,10 +129,34 @@ fn a_bug_no_suite_literal_shows_is_found_and_shrunk_to_a_case_that_names_it() {
 }
 
 #[test]
+fn a_framed_client_that_counts_what_it_asked_for_is_found_by_cutting_frames_anew() {
+    let sample = common::root().join("fixtures/students/framed-low-client-counts-asked-size");
+    let dir = sample.to_string_lossy().into_owned();
+    let (code, summary, text) = fuzz(&[
+        "framed-low",
+        "--dir",
+        &dir,
+        "--seed",
+        "1",
+        "--cases",
+        "24",
+        "--jobs",
+        "16",
+        "--shrink-time",
+        "20",
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    let shrunk = summary[0]["found"]["shrunk"]
+        .as_str()
+        .expect("a shrunk case");
+    assert!(shrunk.contains(" split "), "the frame is cut: {shrunk}");
+}
+
+#[test]
 fn the_corrected_sample_is_never_accused() {
     let sample = common::root().join("fixtures/students/corrected");
     let dir = sample.to_string_lossy().into_owned();
-    for id in ["echo1", "echo2", "rexec1"] {
+    for id in ["echo1", "echo2", "rexec1", "framed-header"] {
         let (code, summary, text) = fuzz(&[
             id, "--dir", &dir, "--seed", "5", "--cases", "24", "--jobs", "16",
         ]);

@@ -10,6 +10,7 @@
 use crate::catalog::Suite;
 use crate::payload;
 use crate::script::Role;
+use crate::syntax::Action;
 use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, Strategy};
 
@@ -37,20 +38,51 @@ pub struct Slot {
     pub kind: Kind,
 }
 
-/// One case of the suite, as canonical lines, with its variable literals.
+/// A `send` whose segmentation may vary: where its payload ends in the line (the `split`
+/// option, if any, follows) and how many bytes it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitSlot {
+    pub line: usize,
+    pub at: usize,
+    pub len: usize,
+}
+
+/// How a `send` is cut into segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// One write.
+    Whole,
+    /// Pieces of this many bytes (at least a 60th of the payload, so a case stays short).
+    Every(usize),
+    /// Pieces of 1 to 16 bytes, cut by this seed (payloads up to 1024 bytes).
+    Random(u64),
+}
+
+/// One case of the suite, as canonical lines, with its variable literals and segmentations.
 #[derive(Debug, Clone)]
 pub struct Template {
     pub name: String,
     pub lines: Vec<String>,
     pub slots: Vec<Slot>,
+    pub splits: Vec<SplitSlot>,
 }
 
-/// A generated case: which template, and for each of its slots a new literal or `None`
-/// (the template's own: what shrinking goes back to).
+/// A generated case: which template, and for each of its slots a new literal, and for
+/// each of its sends a new segmentation, or `None` (the template's own: what shrinking
+/// goes back to).
 #[derive(Debug, Clone)]
 pub struct Generated {
     pub template: usize,
     pub literals: Vec<Option<Vec<u8>>>,
+    pub cuts: Vec<Option<Cut>>,
+}
+
+/// Whether SPEC.md has the program read whatever segmentation the peer sends with: the
+/// framed clients (a frame may arrive in any pieces: no message boundaries). An echo or
+/// remote-execution server answers each `recv`, so cutting its input changes its answer
+/// with the timing, and the reference could not fix it.
+pub fn segmentable(program: &str, role: Role) -> bool {
+    program.starts_with("framed-") && role == Role::Client
 }
 
 /// The kind of literal a program's peer sends from `role`'s side with `word` (`send`,
@@ -78,7 +110,7 @@ pub fn templates(suite: &Suite, role: Role, quit: &[u8]) -> Vec<Template> {
         .iter()
         .filter(|c| c.role == role)
         .map(|case| {
-            let lines: Vec<String> = case.steps.iter().map(|s| s.to_string()).collect();
+            let lines: Vec<String> = case.steps.iter().map(written).collect();
             let slots = lines
                 .iter()
                 .enumerate()
@@ -96,13 +128,50 @@ pub fn templates(suite: &Suite, role: Role, quit: &[u8]) -> Vec<Template> {
                             .is_none_or(|next| !next.starts_with("quiet"))
                 })
                 .collect();
+            // A case where the client rejects a frame and exits: the rest of a cut frame
+            // would meet a closed connection, when the client stopped reading is timing.
+            let rejects = case
+                .steps
+                .iter()
+                .any(|s| s.action() == Action::Exit { nonzero: true });
+            let splits = if segmentable(&suite.info.id, role) && !rejects {
+                case.steps
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, step)| match step.action() {
+                        Action::Send { data, .. } => Some(SplitSlot {
+                            line: i,
+                            at: lines[i].find(" split ").unwrap_or(lines[i].len()),
+                            len: data.len(),
+                        }),
+                        _ => None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             Template {
                 name: case.name.clone(),
                 lines,
                 slots,
+                splits,
             }
         })
         .collect()
+}
+
+/// A step as a case file writes it: its canonical text, except a `send` of a long,
+/// varied payload, which the canonical text (a transcript's) shows as a digest that no
+/// case can send: that is written out as a literal, its `split` kept.
+fn written(step: &crate::script::Step) -> String {
+    let text = step.to_string();
+    match step.action() {
+        Action::Send { conn, data, .. } if text.contains(" sha256:") => {
+            let split = text.find(" split ").map_or("", |at| &text[at..]);
+            format!("send {conn} {}{split}", payload::quote(&data))
+        }
+        _ => text,
+    }
 }
 
 /// `read CONN N` or `peek CONN N`: a read whose size the case fixed.
@@ -148,8 +217,27 @@ fn slot_of(program: &str, role: Role, line: usize, text: &str, quit: &[u8]) -> O
 
 /// The case text of a generated case: `role`, then the template's lines with its new
 /// literals in place.
-pub fn render(role: Role, template: &Template, literals: &[Option<Vec<u8>>]) -> String {
+pub fn render(role: Role, template: &Template, generated: &Generated) -> String {
+    let (literals, cuts) = (&generated.literals, &generated.cuts);
     let mut lines = template.lines.clone();
+    // The segmentation first: it is the end of its line, after every literal's span.
+    for (slot, cut) in template.splits.iter().zip(cuts) {
+        if let Some(cut) = cut {
+            let line = &mut lines[slot.line];
+            line.truncate(slot.at);
+            match cut {
+                Cut::Whole => {}
+                Cut::Every(n) => {
+                    let n = (*n).max(slot.len.div_ceil(60)).max(1);
+                    line.push_str(&format!(" split {n}"));
+                }
+                Cut::Random(seed) if slot.len <= 1024 => {
+                    line.push_str(&format!(" split random {seed}"))
+                }
+                Cut::Random(_) => line.push_str(&format!(" split {}", slot.len.div_ceil(60))),
+            }
+        }
+    }
     // From the last slot of a line to the first, so that earlier spans stay right.
     for (slot, literal) in template.slots.iter().zip(literals).rev() {
         if let Some(bytes) = literal {
@@ -171,10 +259,28 @@ pub fn strategy(templates: Vec<Template>) -> BoxedStrategy<Generated> {
                 .iter()
                 .map(|s| proptest::option::weighted(0.8, literal(s.kind)).boxed())
                 .collect();
-            (Just(t), slots)
+            let cuts: Vec<BoxedStrategy<Option<Cut>>> = templates[t]
+                .splits
+                .iter()
+                .map(|_| proptest::option::weighted(0.8, cut()).boxed())
+                .collect();
+            (Just(t), slots, cuts)
         })
-        .prop_map(|(template, literals)| Generated { template, literals })
+        .prop_map(|(template, literals, cuts)| Generated {
+            template,
+            literals,
+            cuts,
+        })
         .boxed()
+}
+
+/// A segmentation: shrinks towards one write.
+fn cut() -> impl Strategy<Value = Cut> {
+    prop_oneof![
+        Just(Cut::Whole),
+        (1usize..=64).prop_map(Cut::Every),
+        any::<u64>().prop_map(Cut::Random),
+    ]
 }
 
 /// New literals of a kind; proptest shrinks each towards a short, plain one.
@@ -286,6 +392,7 @@ mod tests {
             name: "t".into(),
             lines,
             slots,
+            splits: Vec::new(),
         }
     }
 
@@ -311,7 +418,11 @@ mod tests {
         let text = render(
             Role::Server,
             &t,
-            &[Some(b"h\xc3\xa9 \"x\"".to_vec()), Some(b"yy".to_vec())],
+            &Generated {
+                template: 0,
+                literals: vec![Some(b"h\xc3\xa9 \"x\"".to_vec()), Some(b"yy".to_vec())],
+                cuts: Vec::new(),
+            },
         );
         assert!(text.contains("send c1 \"hé \\\"x\\\"\"\n"), "{text}");
         assert!(text.contains("send c1 \"yy\" split 1\n"), "{text}");
@@ -322,6 +433,50 @@ mod tests {
                 .slots
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_framed_clients_sends_are_cut_anew_and_long_ones_stay_short() {
+        let mut t = template(
+            &["send c1 header(\"hi\\n\") split 1", "send c1 \"abc\""],
+            "framed-header",
+            Role::Client,
+        );
+        t.splits = vec![
+            SplitSlot {
+                line: 0,
+                at: t.lines[0].find(" split ").expect("a split"),
+                len: 100,
+            },
+            SplitSlot {
+                line: 1,
+                at: t.lines[1].len(),
+                len: 6000,
+            },
+        ];
+        let cut = |cuts: Vec<Option<Cut>>| {
+            render(
+                Role::Client,
+                &t,
+                &Generated {
+                    template: 0,
+                    literals: Vec::new(),
+                    cuts,
+                },
+            )
+        };
+        let text = cut(vec![Some(Cut::Whole), Some(Cut::Every(1))]);
+        assert!(text.contains("send c1 header(\"hi\\n\")\n"), "{text}");
+        // 6000 bytes in pieces of at least 100: at most 60 pieces, 1.2 s of pacing.
+        assert!(text.contains("send c1 \"abc\" split 100\n"), "{text}");
+        let text = cut(vec![Some(Cut::Random(9)), None]);
+        assert!(
+            text.contains("header(\"hi\\n\") split random 9\n"),
+            "{text}"
+        );
+        assert!(text.contains("send c1 \"abc\"\n"), "{text}");
+        assert!(segmentable("framed-low", Role::Client));
+        assert!(!segmentable("framed-low", Role::Server) && !segmentable("echo2", Role::Server));
     }
 
     #[test]

@@ -92,11 +92,7 @@ fn runner(seed: u64, index: u64) -> TestRunner {
 /// The case text of case `index` of `seed` (what `--seed S` replays).
 pub fn case_text(templates: &[Template], role: Role, seed: u64, index: u64) -> Option<String> {
     let value = tree(templates, seed, index)?.current();
-    Some(gen::render(
-        role,
-        &templates[value.template],
-        &value.literals,
-    ))
+    Some(gen::render(role, &templates[value.template], &value))
 }
 
 fn tree(
@@ -225,7 +221,7 @@ fn shrink(
         while steps < plan.shrink_steps && started.elapsed() < plan.shrink_time {
             steps += 1;
             let value = tree.current();
-            let text = gen::render(plan.role, &templates[value.template], &value.literals);
+            let text = gen::render(plan.role, &templates[value.template], &value);
             match trial(plan, &format!("fuzz-{index}"), &text) {
                 Trial::Disagrees(outcome) => {
                     found.shrunk = text;
