@@ -13,6 +13,9 @@ use std::fmt::Write as _;
 const PER_LINE: usize = 16;
 /// The indent of a hexdump under its event's line (past the event's time column).
 const INDENT: &str = "           ";
+/// Bytes dumped in all: a program that floods its peer gets a log people can read (about
+/// 5 MB of text), not 2000 chunks of 64 KiB each.
+const DUMP_BUDGET: usize = 1 << 20;
 
 /// The wire log of a run's trace; `dropped`: how many older events it did not keep.
 pub fn log(events: &[Entry], dropped: usize, lang: Lang) -> String {
@@ -30,6 +33,7 @@ pub fn log(events: &[Entry], dropped: usize, lang: Lang) -> String {
         *at += bytes;
         before
     };
+    let mut dumped = 0usize;
     for entry in events {
         let time = format!("{:>8.3}s", entry.at.as_secs_f64());
         let (line, chunk) = match &entry.event {
@@ -120,11 +124,18 @@ pub fn log(events: &[Entry], dropped: usize, lang: Lang) -> String {
         };
         let _ = writeln!(out, "{time}  {line}");
         if let Some((at, bytes, head)) = chunk {
+            if dumped >= DUMP_BUDGET {
+                continue;
+            }
+            dumped += head.len();
             if head.len() < bytes {
                 let _ = writeln!(out, "{INDENT}({} {})", head.len(), w.kept);
             }
             for row in hexdump(head, at) {
                 let _ = writeln!(out, "{INDENT}{row}");
+            }
+            if dumped >= DUMP_BUDGET {
+                let _ = writeln!(out, "{INDENT}({})", w.dump_spent);
             }
         }
     }
@@ -236,5 +247,30 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("00000000: 6869"), "{text}");
+    }
+
+    #[test]
+    fn a_flood_is_dumped_up_to_its_budget_then_only_listed() {
+        let chunk = vec![b'x'; 64 * 1024];
+        let events: Vec<Entry> = (0..40)
+            .map(|i| Entry {
+                at: Duration::from_millis(i),
+                event: Event::Received {
+                    conn: "c1".into(),
+                    bytes: chunk.len(),
+                    head: chunk.clone(),
+                },
+            })
+            .collect();
+        let text = log(&events, 0, Lang::En);
+        assert_eq!(text.matches("the hexdump stops here").count(), 1);
+        // Every chunk is listed, with its offset.
+        assert_eq!(text.matches("c1 <- 65536 bytes").count(), 40);
+        assert!(
+            text.contains(&format!("at offset {}", 39 * 65536)),
+            "offsets go on"
+        );
+        // 16 of the 40 chunks dumped: 1 MiB, about 5 MB of text, not 13.
+        assert!(text.len() < 6_000_000, "{}", text.len());
     }
 }

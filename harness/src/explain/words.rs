@@ -42,6 +42,7 @@ pub struct Words {
     pub exited: &'static str,
     pub datagram: &'static str,
     pub kept: &'static str,
+    pub dump_spent: &'static str,
 }
 
 pub fn words(lang: Lang) -> &'static Words {
@@ -73,6 +74,7 @@ pub fn words(lang: Lang) -> &'static Words {
             exited: "program exited",
             datagram: "datagram",
             kept: "bytes kept",
+            dump_spent: "the hexdump stops here, 1 MiB shown: the chunks after it are listed with their offsets and sizes only",
         },
         Lang::Zh => &Words {
             about: "检查什么：",
@@ -101,6 +103,7 @@ pub fn words(lang: Lang) -> &'static Words {
             exited: "程序退出",
             datagram: "数据报",
             kept: "字节已保留",
+            dump_spent: "十六进制转储到此为止（已显示 1 MiB）：之后的数据块只列出偏移和大小",
         },
     }
 }
