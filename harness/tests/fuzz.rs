@@ -77,6 +77,8 @@ fn the_reference_agrees_with_itself() {
         "rexec2",
         "framed-low",
         "framed-header",
+        "udp-hello",
+        "udp-chat",
     ] {
         let (code, summary, text) = fuzz(&[id, "--seed", "3", "--cases", "24", "--jobs", "16"]);
         assert_eq!(code, Some(0), "{text}");

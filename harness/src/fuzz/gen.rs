@@ -87,9 +87,14 @@ pub fn segmentable(program: &str, role: Role) -> bool {
 
 /// The kind of literal a program's peer sends from `role`'s side with `word` (`send`,
 /// `stdin`), or `None` where SPEC.md fixes the bytes (the recv demonstrations, the sticky
-/// demonstrations' sizes, the frames, the datagram protocols: not generated yet).
+/// demonstrations' sizes, the frames: not generated yet).
 pub fn kind_of(program: &str, role: Role, word: &str) -> Option<Kind> {
     let family = program.trim_end_matches(|c: char| c.is_ascii_digit());
+    let family = if family.starts_with("udp-") {
+        "udp"
+    } else {
+        family
+    };
     match (family, role, word) {
         ("echo", Role::Server, "send") => Some(Kind::Message),
         ("echo", Role::Client, "stdin") => Some(Kind::Line),
@@ -97,6 +102,12 @@ pub fn kind_of(program: &str, role: Role, word: &str) -> Option<Kind> {
         ("rexec", Role::Server, "send") => Some(Kind::Command),
         ("rexec", Role::Client, "stdin") => Some(Kind::Line),
         ("rexec", Role::Client, "send") => Some(Kind::Reply),
+        // A datagram to a server is a message it prints (UTF-8, up to the 1024-byte
+        // buffer, so never truncated mid-character); a server's datagram to a client is
+        // a reply; a chat's typed lines are lines (the contacts and `q` are words).
+        ("udp", Role::Server, "sendto") => Some(Kind::Message),
+        ("udp", Role::Client, "sendto") => Some(Kind::Reply),
+        ("udp", _, "stdin") if program == "udp-chat" => Some(Kind::Line),
         _ => None,
     }
 }
@@ -180,15 +191,15 @@ fn sized_read(line: &str) -> bool {
     matches!(words.as_slice(), ["read" | "peek", _, n, ..] if n.parse::<usize>().is_ok())
 }
 
-/// The slot of a line, if it is `send CONN "..."` or `stdin "..."` with a single literal
-/// of a kind the program's peer may vary.
+/// The slot of a line, if it is `send CONN "..."`, `sendto SOCK "..."` or `stdin "..."`
+/// with a single literal of a kind the program's peer may vary.
 fn slot_of(program: &str, role: Role, line: usize, text: &str, quit: &[u8]) -> Option<Slot> {
     let word = text.split_whitespace().next()?;
     let kind = kind_of(program, role, word)?;
     let start = text.find('"')?;
     // Only a literal that is the whole payload: `send c1 "x" * 3` or a frame is not varied.
     let before = text[..start].split_whitespace().count();
-    let expected_before = if word == "send" { 2 } else { 1 };
+    let expected_before = if word == "stdin" { 1 } else { 2 };
     if before != expected_before {
         return None;
     }
