@@ -87,13 +87,13 @@ pub fn segmentable(program: &str, role: Role) -> bool {
 
 /// The kind of literal a program's peer sends from `role`'s side with `word` (`send`,
 /// `stdin`), or `None` where SPEC.md fixes the bytes (the recv demonstrations, the sticky
-/// demonstrations' sizes, the frames: not generated yet).
+/// demonstrations' sizes, the frames a framed client reads: not generated yet).
 pub fn kind_of(program: &str, role: Role, word: &str) -> Option<Kind> {
     let family = program.trim_end_matches(|c: char| c.is_ascii_digit());
-    let family = if family.starts_with("udp-") {
-        "udp"
-    } else {
-        family
+    let family = match family {
+        f if f.starts_with("udp-") => "udp",
+        f if f.starts_with("framed-") => "framed",
+        f => f,
     };
     match (family, role, word) {
         ("echo", Role::Server, "send") => Some(Kind::Message),
@@ -102,6 +102,8 @@ pub fn kind_of(program: &str, role: Role, word: &str) -> Option<Kind> {
         ("rexec", Role::Server, "send") => Some(Kind::Command),
         ("rexec", Role::Client, "stdin") => Some(Kind::Line),
         ("rexec", Role::Client, "send") => Some(Kind::Reply),
+        // The framed servers run commands too, and frame their output.
+        ("framed", Role::Server, "send") => Some(Kind::Command),
         // A datagram to a server is a message it prints (UTF-8, up to the 1024-byte
         // buffer, so never truncated mid-character); a server's datagram to a client is
         // a reply; a chat's typed lines are lines (the contacts and `q` are words).
