@@ -67,28 +67,35 @@ pub fn sha256_hex(data: &[u8]) -> String {
     out
 }
 
-/// Renders bytes for a transcript line: quoted, run-length compressed, or digested.
-pub fn render(data: &[u8]) -> String {
+/// Bytes as alternating literals and runs of one byte (at least [`MIN_RUN`] long), written
+/// by `literal` and joined: `"ab" + "x" * 20`. At least one part, for no bytes too. The
+/// transcript's language and the peer script's Python both write bytes this way.
+pub fn run_length_parts(data: &[u8], literal: impl Fn(&[u8]) -> String) -> Vec<String> {
     let mut parts = Vec::new();
-    let mut literal = Vec::new();
+    let mut pending = Vec::new();
     let mut i = 0;
     while i < data.len() {
         let run = data[i..].iter().take_while(|&&b| b == data[i]).count();
         if run >= MIN_RUN {
-            if !literal.is_empty() {
-                parts.push(quote(&literal));
-                literal.clear();
+            if !pending.is_empty() {
+                parts.push(literal(&pending));
+                pending.clear();
             }
-            parts.push(format!("{} * {run}", quote(&data[i..i + 1])));
-            i += run;
+            parts.push(format!("{} * {run}", literal(&data[i..i + 1])));
         } else {
-            literal.extend_from_slice(&data[i..i + run]);
-            i += run;
+            pending.extend_from_slice(&data[i..i + run]);
         }
+        i += run;
     }
-    if !literal.is_empty() || parts.is_empty() {
-        parts.push(quote(&literal));
+    if !pending.is_empty() || parts.is_empty() {
+        parts.push(literal(&pending));
     }
+    parts
+}
+
+/// Renders bytes for a transcript line: quoted, run-length compressed, or digested.
+pub fn render(data: &[u8]) -> String {
+    let parts = run_length_parts(data, quote);
     let shown = parts.join(" + ");
     if shown.len() <= MAX_SHOWN {
         shown

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a script or a command may take: a passing case takes well under a second,
 /// a failing one its deadlines (5 s each); a loaded machine stretches both.
@@ -394,14 +394,10 @@ fn the_peer_script_plays_against_a_server_already_running() {
     marker.mark(&mut cmd);
     let _server = Child(cmd.spawn().expect("the reference starts"));
     // Up when it accepts a connection (which it serves and closes: it serves in turn).
-    let deadline = Instant::now() + PATIENCE;
-    let mut pause = Duration::from_millis(2);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the reference never listened");
-        // No event says another process has begun to listen: retry, paced.
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
+    assert!(
+        common::eventually(PATIENCE, || TcpStream::connect(addr).is_ok()),
+        "the reference never listened"
+    );
     let output = run_script(&script, &[], &marker);
     assert_passed(
         &output,

@@ -20,9 +20,6 @@ use std::fmt::Write as _;
 /// The peer's machinery, the same in every script.
 const RUNTIME: &str = include_str!("peer_runtime.py");
 
-/// A run of at least this many equal bytes is written `b'x' * n`, as transcripts do.
-const MIN_RUN: usize = 12;
-
 /// The script for `case` of `suite` (the program's address is `suite.info.addr`), its
 /// comments in `lang`; an error when the case has no fixture to compare with.
 pub fn script(suite: &Suite, case: &Case, lang: Lang) -> Result<String, String> {
@@ -333,27 +330,10 @@ fn py_sizes(pieces: &[usize]) -> String {
     }
 }
 
-/// A Python `bytes` expression: literals, and runs as `b'x' * n`, joined by `+`.
+/// A Python `bytes` expression: literals, and runs as `b'x' * n`, joined by `+` (cut where
+/// a transcript cuts them: [`crate::payload::run_length_parts`]).
 pub fn py_bytes(data: &[u8]) -> String {
-    let mut parts = Vec::new();
-    let mut literal = Vec::new();
-    let mut i = 0;
-    while i < data.len() {
-        let run = data[i..].iter().take_while(|&&b| b == data[i]).count();
-        if run >= MIN_RUN {
-            if !literal.is_empty() {
-                parts.push(py_bytes_literal(&literal));
-                literal.clear();
-            }
-            parts.push(format!("{} * {run}", py_bytes_literal(&data[i..=i])));
-        } else {
-            literal.extend_from_slice(&data[i..i + run]);
-        }
-        i += run;
-    }
-    if !literal.is_empty() || parts.is_empty() {
-        parts.push(py_bytes_literal(&literal));
-    }
+    let mut parts = crate::payload::run_length_parts(data, py_bytes_literal);
     match parts.len() {
         1 => parts.remove(0),
         _ => format!("({})", parts.join(" + ")),
