@@ -93,6 +93,12 @@ pub fn run_length_parts(data: &[u8], literal: impl Fn(&[u8]) -> String) -> Vec<S
     parts
 }
 
+/// Bytes as a payload expression a case can send, runs written short (`"ab" + "x" * 20`),
+/// never digested: what a generated case writes.
+pub fn expression(data: &[u8]) -> String {
+    run_length_parts(data, quote).join(" + ")
+}
+
 /// Renders bytes for a transcript line: quoted, run-length compressed, or digested.
 pub fn render(data: &[u8]) -> String {
     let parts = run_length_parts(data, quote);

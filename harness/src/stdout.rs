@@ -188,9 +188,10 @@ impl Printed {
                 }
                 _ => false,
             },
+            // A line cut at `MAX_LINE` is not recorded: checked, it could match nothing.
             Use::Record { lines } => {
                 let line = normalise(&String::from_utf8_lossy(raw), &self.prompts, &self.ports);
-                if !line.is_empty() && lines.len() < MAX_RECORDED_LINES {
+                if !line.is_empty() && !cut && lines.len() < MAX_RECORDED_LINES {
                     lines.push_back(line);
                 }
                 true

@@ -79,6 +79,7 @@ struct JsonSummary<'a> {
     agreed: u64,
     invalid: u64,
     disagreements: &'a [u64],
+    nothing_to_vary: bool,
     found: Option<JsonFound<'a>>,
     elapsed_ms: u64,
 }
@@ -260,6 +261,7 @@ pub(super) fn fuzz(args: FuzzArgs, out: &Out) -> Result<u8, String> {
                 agreed: s.agreed,
                 invalid: s.invalid,
                 disagreements: &s.disagreements,
+                nothing_to_vary: s.nothing_to_vary,
                 found: s.found.as_ref().map(json_found),
                 elapsed_ms: s.elapsed.as_millis() as u64,
             })
@@ -284,6 +286,9 @@ fn json_found(f: &Found) -> JsonFound<'_> {
 }
 
 fn describe(s: &Summary) -> String {
+    if s.nothing_to_vary {
+        return "nothing to vary: SPEC.md fixes every byte the peer sends in these cases, so the suite's own cases are all there is (`sockcheck run` checks them)".into();
+    }
     format!(
         "{} cases: {} agreed, {} disagreed{}, {} the reference could not record; {:.1}s",
         s.run,

@@ -7,6 +7,7 @@
 //! so a failing case shrinks (a simpler template, the template's own literals back, shorter
 //! ones) with proptest's own shrinking.
 
+use super::frames::{self, Fate, FrameSlot, GenFrame};
 use crate::catalog::Suite;
 use crate::payload;
 use crate::script::Role;
@@ -65,6 +66,7 @@ pub struct Template {
     pub lines: Vec<String>,
     pub slots: Vec<Slot>,
     pub splits: Vec<SplitSlot>,
+    pub frames: Vec<FrameSlot>,
 }
 
 /// A generated case: which template, and for each of its slots a new literal, and for
@@ -75,6 +77,7 @@ pub struct Generated {
     pub template: usize,
     pub literals: Vec<Option<Vec<u8>>>,
     pub cuts: Vec<Option<Cut>>,
+    pub frames: Vec<Option<GenFrame>>,
 }
 
 /// Whether SPEC.md has the program read whatever segmentation the peer sends with: the
@@ -114,9 +117,11 @@ pub fn kind_of(program: &str, role: Role, word: &str) -> Option<Kind> {
     }
 }
 
-/// The templates of `suite` for `role`: every case, its steps written canonically, the
-/// peer's literals that may vary found in its lines. A literal that is a word of the
-/// course's (`${...}`) or the quit word stays as it is.
+/// The templates of `suite` for `role`: every case with something to vary, its steps
+/// written canonically, the peer's literals that may vary found in its lines. A literal
+/// that is a word of the course's (`${...}`) or the quit word stays as it is. A case with
+/// nothing to vary is left out: replayed, it would only repeat the suite. None at all: SPEC.md
+/// fixes every byte the peer sends that program (the recv and sticky demonstrations).
 pub fn templates(suite: &Suite, role: Role, quit: &[u8]) -> Vec<Template> {
     suite
         .cases
@@ -163,12 +168,65 @@ pub fn templates(suite: &Suite, role: Role, quit: &[u8]) -> Vec<Template> {
             } else {
                 Vec::new()
             };
+            let frames = if segmentable(&suite.info.id, role) {
+                frame_slots(suite, &case.steps, &lines)
+            } else {
+                Vec::new()
+            };
             Template {
                 name: case.name.clone(),
                 lines,
                 slots,
                 splits,
+                frames,
             }
+        })
+        .filter(|t| !(t.slots.is_empty() && t.splits.is_empty() && t.frames.is_empty()))
+        .collect()
+}
+
+/// The sends of `steps` that are one whole frame the client reads (the program's format,
+/// the course's keys), with the `stdout` steps that see its body: the frames a generated
+/// case replaces. A frame the case has the client refuse is no slot: the case is about it.
+fn frame_slots(suite: &Suite, steps: &[crate::script::Step], lines: &[String]) -> Vec<FrameSlot> {
+    let Some(format) = suite.info.eof_frames else {
+        return Vec::new();
+    };
+    let keys = &suite.info.header_keys;
+    let limits = sockref::frame::Limits::default();
+    steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, step)| {
+            let Action::Send { conn, data, .. } = step.action() else {
+                return None;
+            };
+            match crate::framing::decode(format, &data, &limits, keys) {
+                Ok(Some((_, used))) if used == data.len() => {}
+                _ => return None,
+            }
+            let later = steps[i + 1..]
+                .iter()
+                .take_while(|s| matches!(s.action(), Action::Stdout | Action::Exit { .. }));
+            let mut stdout = Vec::new();
+            for (j, s) in later.enumerate() {
+                match s.action() {
+                    Action::Exit { nonzero: true } => return None,
+                    Action::Stdout => stdout.push(i + 1 + j),
+                    _ => {}
+                }
+            }
+            let line = &lines[i];
+            let start = line.find('"')?;
+            let end = line.find(" split ").unwrap_or(line.len());
+            Some(FrameSlot {
+                line: i,
+                conn,
+                span: (start, end),
+                stdout,
+                format,
+                keys: keys.clone(),
+            })
         })
         .collect()
 }
@@ -181,7 +239,7 @@ fn written(step: &crate::script::Step) -> String {
     match step.action() {
         Action::Send { conn, data, .. } if text.contains(" sha256:") => {
             let split = text.find(" split ").map_or("", |at| &text[at..]);
-            format!("send {conn} {}{split}", payload::quote(&data))
+            format!("send {conn} {}{split}", payload::expression(&data))
         }
         _ => text,
     }
@@ -229,36 +287,104 @@ fn slot_of(program: &str, role: Role, line: usize, text: &str, quit: &[u8]) -> O
 }
 
 /// The case text of a generated case: `role`, then the template's lines with its new
-/// literals in place.
+/// literals, frames and segmentations in place, and the rest of the case rewritten to what
+/// a generated frame makes the client do.
 pub fn render(role: Role, template: &Template, generated: &Generated) -> String {
     let (literals, cuts) = (&generated.literals, &generated.cuts);
+    let frame_at = |line: usize| {
+        template
+            .frames
+            .iter()
+            .zip(&generated.frames)
+            .find(|(slot, _)| slot.line == line)
+            .and_then(|(_, frame)| frame.as_ref())
+    };
     let mut lines = template.lines.clone();
-    // The segmentation first: it is the end of its line, after every literal's span.
+    // The segmentation first: it is the end of its line, after every payload's span.
     for (slot, cut) in template.splits.iter().zip(cuts) {
+        let frame = frame_at(slot.line);
+        // A refused frame goes whole: the client may stop reading at any byte of it, and
+        // the rest of a cut one would meet a closed connection.
+        // A new frame under the template's own split is cut as the template says, within
+        // the same bounds as any cut: `split random 8` of 179 000 bytes would be 20 000
+        // paced pieces.
+        let own = frame.map(|_| template_cut(&lines[slot.line][slot.at..]));
+        let cut = match frame {
+            Some(f) if f.fate == Fate::Refused => Some(&Cut::Whole),
+            _ => cut.as_ref().or(own.as_ref()),
+        };
+        let len = frame.map_or(slot.len, |f| f.bytes.len());
         if let Some(cut) = cut {
             let line = &mut lines[slot.line];
             line.truncate(slot.at);
             match cut {
                 Cut::Whole => {}
                 Cut::Every(n) => {
-                    let n = (*n).max(slot.len.div_ceil(60)).max(1);
+                    let n = (*n).max(len.div_ceil(60)).max(1);
                     line.push_str(&format!(" split {n}"));
                 }
-                Cut::Random(seed) if slot.len <= 1024 => {
-                    line.push_str(&format!(" split random {seed}"))
-                }
-                Cut::Random(_) => line.push_str(&format!(" split {}", slot.len.div_ceil(60))),
+                Cut::Random(seed) if len <= 1024 => line.push_str(&format!(" split random {seed}")),
+                Cut::Random(_) => line.push_str(&format!(" split {}", len.div_ceil(60))),
             }
         }
     }
-    // From the last slot of a line to the first, so that earlier spans stay right.
-    for (slot, literal) in template.slots.iter().zip(literals).rev() {
-        if let Some(bytes) = literal {
-            let line = &mut lines[slot.line];
-            line.replace_range(slot.span.0..slot.span.1, &payload::quote(bytes));
+    // The payloads, from the last of a line to the first, so that earlier spans stay right.
+    let mut spans: Vec<(usize, (usize, usize), &[u8])> = template
+        .slots
+        .iter()
+        .zip(literals)
+        .filter_map(|(slot, l)| Some((slot.line, slot.span, l.as_deref()?)))
+        .chain(
+            template
+                .frames
+                .iter()
+                .zip(&generated.frames)
+                .filter_map(|(slot, f)| Some((slot.line, slot.span, &f.as_ref()?.bytes[..]))),
+        )
+        .collect();
+    spans.sort_by_key(|&(line, span, _)| std::cmp::Reverse((line, span.0)));
+    for (line, span, bytes) in spans {
+        lines[line].replace_range(span.0..span.1, &payload::expression(bytes));
+    }
+    // What the client does after each new frame, from the last frame to the first, so that
+    // earlier lines keep their places.
+    for (slot, frame) in template.frames.iter().zip(&generated.frames).rev() {
+        let Some(frame) = frame else { continue };
+        match frame.fate {
+            Fate::Read => {
+                for &line in slot.stdout.iter().rev() {
+                    lines.remove(line);
+                }
+                for _ in 0..frame.printed {
+                    lines.insert(slot.line + 1, "stdout".into());
+                }
+            }
+            Fate::Refused => {
+                lines.truncate(slot.line + 1);
+                lines.push("exit nonzero".into());
+            }
+            Fate::Cut(end) => {
+                lines.truncate(slot.line + 1);
+                let how = match end {
+                    frames::End::Shutdown => "shutdown",
+                    frames::End::Reset => "reset",
+                };
+                lines.push(format!("{how} {}", slot.conn));
+                lines.push("exit nonzero".into());
+            }
         }
     }
     format!("role {role}\n{}\n", lines.join("\n"))
+}
+
+/// The cut a template's `split` option says (` split 3`, ` split random 8`, or none).
+fn template_cut(option: &str) -> Cut {
+    let words: Vec<&str> = option.split_whitespace().collect();
+    match words.as_slice() {
+        ["split", "random", seed] => seed.parse().map_or(Cut::Whole, Cut::Random),
+        ["split", n] => n.parse().map_or(Cut::Whole, Cut::Every),
+        _ => Cut::Whole,
+    }
 }
 
 /// The generator of cases from `templates`: a template (shrinking towards the first),
@@ -277,12 +403,20 @@ pub fn strategy(templates: Vec<Template>) -> BoxedStrategy<Generated> {
                 .iter()
                 .map(|_| proptest::option::weighted(0.8, cut()).boxed())
                 .collect();
-            (Just(t), slots, cuts)
+            let frames: Vec<BoxedStrategy<Option<GenFrame>>> = templates[t]
+                .frames
+                .iter()
+                .map(|f| {
+                    proptest::option::weighted(0.8, frames::frame(f.format, f.keys.clone())).boxed()
+                })
+                .collect();
+            (Just(t), slots, cuts, frames)
         })
-        .prop_map(|(template, literals, cuts)| Generated {
+        .prop_map(|(template, literals, cuts, frames)| Generated {
             template,
             literals,
             cuts,
+            frames,
         })
         .boxed()
 }
@@ -406,6 +540,7 @@ mod tests {
             lines,
             slots,
             splits: Vec::new(),
+            frames: Vec::new(),
         }
     }
 
@@ -435,6 +570,7 @@ mod tests {
                 template: 0,
                 literals: vec![Some(b"h\xc3\xa9 \"x\"".to_vec()), Some(b"yy".to_vec())],
                 cuts: Vec::new(),
+                frames: Vec::new(),
             },
         );
         assert!(text.contains("send c1 \"hé \\\"x\\\"\"\n"), "{text}");
@@ -475,6 +611,7 @@ mod tests {
                     template: 0,
                     literals: Vec::new(),
                     cuts,
+                    frames: Vec::new(),
                 },
             )
         };
@@ -490,6 +627,77 @@ mod tests {
         assert!(text.contains("send c1 \"abc\"\n"), "{text}");
         assert!(segmentable("framed-low", Role::Client));
         assert!(!segmentable("framed-low", Role::Server) && !segmentable("echo2", Role::Server));
+    }
+
+    #[test]
+    fn a_new_frame_rewrites_what_the_client_must_then_do() {
+        let lines = [
+            "send c1 \"\\x03\\0\\0\\0hi\\n\" split 2",
+            "stdout",
+            "stdin \"printf x\"",
+            "read c1",
+            "exit",
+        ];
+        let t = Template {
+            name: "t".into(),
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+            slots: Vec::new(),
+            splits: vec![SplitSlot {
+                line: 0,
+                at: lines[0].find(" split ").expect("a split"),
+                len: 7,
+            }],
+            frames: vec![FrameSlot {
+                line: 0,
+                conn: "c1".into(),
+                span: (8, lines[0].find(" split ").expect("a split")),
+                stdout: vec![1],
+                format: crate::framing::Format::Low,
+                keys: Default::default(),
+            }],
+        };
+        let with = |frame: GenFrame| {
+            render(
+                Role::Client,
+                &t,
+                &Generated {
+                    template: 0,
+                    literals: Vec::new(),
+                    cuts: vec![None],
+                    frames: vec![Some(frame)],
+                },
+            )
+        };
+        // Read: as many `stdout` steps as printed lines, the template's split kept.
+        let text = with(GenFrame {
+            bytes: b"\x04\0\0\0a\nb\n".to_vec(),
+            fate: Fate::Read,
+            printed: 2,
+        });
+        assert!(
+            text.contains("send c1 \"\\x04\\0\\0\\0a\\nb\\n\" split 2\nstdout\nstdout\nstdin"),
+            "{text}"
+        );
+        // Refused: sent whole, then a non-zero exit and nothing else.
+        let text = with(GenFrame {
+            bytes: b"\xff\xff\xff\xff".to_vec(),
+            fate: Fate::Refused,
+            printed: 0,
+        });
+        assert!(
+            text.ends_with("send c1 \"\\xff\\xff\\xff\\xff\"\nexit nonzero\n"),
+            "{text}"
+        );
+        // Cut short: the peer's end, then a non-zero exit.
+        let text = with(GenFrame {
+            bytes: b"\x04\0".to_vec(),
+            fate: Fate::Cut(frames::End::Reset),
+            printed: 0,
+        });
+        assert!(
+            text.ends_with("split 2\nreset c1\nexit nonzero\n"),
+            "{text}"
+        );
     }
 
     #[test]

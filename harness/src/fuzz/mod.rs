@@ -6,6 +6,7 @@
 //! `.case` file with the seed that found it. With no implementation, the reference is
 //! checked against itself: a disagreement there is the harness's own bug.
 
+pub mod frames;
 pub mod gen;
 
 use crate::batch::in_parallel;
@@ -71,6 +72,8 @@ pub struct Summary {
     /// Every disagreement's index, the first of them shrunk in `found`.
     pub disagreements: Vec<u64>,
     pub found: Option<Found>,
+    /// The suite's cases for the role had nothing to vary (no case was run).
+    pub nothing_to_vary: bool,
     /// Why the first case the reference could not record was not recorded.
     pub first_invalid: Option<String>,
     pub elapsed: Duration,
@@ -111,12 +114,17 @@ fn tree(
 
 /// Records `text` from the reference, then checks the target against that recording.
 pub fn trial(plan: &Plan, name: &str, text: &str) -> Trial {
+    trial_timed(plan, &plan.timing, name, text)
+}
+
+/// [`trial`] with other deadlines.
+fn trial_timed(plan: &Plan, timing: &Timing, name: &str, text: &str) -> Trial {
     let case = match script::parse(&plan.suite.info.id, name, text) {
         Ok(case) => case,
         Err(e) => return Trial::Invalid(format!("the generated case does not parse: {e}")),
     };
     let info = &plan.suite.info;
-    let recorded = engine::run(&case, info, &plan.reference, &Mode::Record, &plan.timing);
+    let recorded = engine::run(&case, info, &plan.reference, &Mode::Record, timing);
     if recorded.verdict != Verdict::Pass || recorded.deadlines > 0 {
         return Trial::Invalid(format!(
             "the reference did not record it cleanly ({}): {}",
@@ -127,13 +135,7 @@ pub fn trial(plan: &Plan, name: &str, text: &str) -> Trial {
     let fixture = Fixture {
         lines: recorded.transcript,
     };
-    let checked = engine::run(
-        &case,
-        info,
-        &plan.target,
-        &Mode::Check(fixture),
-        &plan.timing,
-    );
+    let checked = engine::run(&case, info, &plan.target, &Mode::Check(fixture), timing);
     match checked.verdict {
         Verdict::Pass | Verdict::NonStrict | Verdict::Skipped => Trial::Agrees,
         Verdict::Fail | Verdict::Error => Trial::Disagrees(Box::new(checked)),
@@ -152,6 +154,13 @@ pub fn run(plan: &Plan) -> Summary {
         .map(|w| w.as_bytes().to_vec())
         .unwrap_or_else(|| b"q".to_vec());
     let templates = gen::templates(plan.suite, plan.role, &quit);
+    if templates.is_empty() {
+        return Summary {
+            nothing_to_vary: true,
+            elapsed: started.elapsed(),
+            ..Summary::default()
+        };
+    }
     let indices: Vec<u64> = (0..plan.cases).collect();
     let out_of_time = AtomicBool::new(false);
     let trials = in_parallel(&indices, plan.jobs, |_, &index| {
@@ -212,17 +221,24 @@ fn shrink(
         shrink_steps: 0,
         outcome,
     };
+    let original = found.outcome.clone();
     let Some(mut tree) = tree(templates, plan.seed, index) else {
         return found;
     };
     let mut steps = 0;
     let started = Instant::now();
+    // Most steps that still fail wait out an observation's deadline: shorter ones while
+    // shrinking, and the case it ends with checked again with the run's own.
+    let quick = Timing {
+        observe: plan.timing.observe.min(SHRINK_OBSERVE),
+        ..plan.timing.clone()
+    };
     if tree.simplify() {
         while steps < plan.shrink_steps && started.elapsed() < plan.shrink_time {
             steps += 1;
             let value = tree.current();
             let text = gen::render(plan.role, &templates[value.template], &value);
-            match trial(plan, &format!("fuzz-{index}"), &text) {
+            match trial_timed(plan, &quick, &format!("fuzz-{index}"), &text) {
                 Trial::Disagrees(outcome) => {
                     found.shrunk = text;
                     found.outcome = *outcome;
@@ -239,8 +255,21 @@ fn shrink(
         }
     }
     found.shrink_steps = steps;
+    if found.shrunk != found.case {
+        match trial(plan, &format!("fuzz-{index}"), &found.shrunk) {
+            Trial::Disagrees(outcome) => found.outcome = *outcome,
+            // Failed only for the shorter deadlines: the case as found stands.
+            _ => {
+                found.shrunk = found.case.clone();
+                found.outcome = original;
+            }
+        }
+    }
     found
 }
+
+/// How long an observation waits while shrinking (at most the run's own deadline).
+const SHRINK_OBSERVE: Duration = Duration::from_secs(2);
 
 /// The shrunk case as a `.case` file a teacher can drop into a suite: what found it, what
 /// failed, then the case.
