@@ -226,6 +226,8 @@ fn shrink(
         return found;
     };
     let mut steps = 0;
+    // Whether a shorter deadline's run stands for the case (to be checked again).
+    let mut shrank = false;
     let started = Instant::now();
     // Most steps that still fail wait out an observation's deadline: shorter ones while
     // shrinking, and the case it ends with checked again with the run's own.
@@ -242,6 +244,7 @@ fn shrink(
                 Trial::Disagrees(outcome) => {
                     found.shrunk = text;
                     found.outcome = *outcome;
+                    shrank = true;
                     if !tree.simplify() {
                         break;
                     }
@@ -255,7 +258,7 @@ fn shrink(
         }
     }
     found.shrink_steps = steps;
-    if found.shrunk != found.case {
+    if shrank {
         match trial(plan, &format!("fuzz-{index}"), &found.shrunk) {
             Trial::Disagrees(outcome) => found.outcome = *outcome,
             // Failed only for the shorter deadlines: the case as found stands.
