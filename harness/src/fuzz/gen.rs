@@ -303,12 +303,12 @@ pub fn render(role: Role, template: &Template, generated: &Generated) -> String 
     // The segmentation first: it is the end of its line, after every payload's span.
     for (slot, cut) in template.splits.iter().zip(cuts) {
         let frame = frame_at(slot.line);
-        // A refused frame goes whole: the client may stop reading at any byte of it, and
-        // the rest of a cut one would meet a closed connection.
         // A new frame under the template's own split is cut as the template says, within
         // the same bounds as any cut: `split random 8` of 179 000 bytes would be 20 000
         // paced pieces.
         let own = frame.map(|_| template_cut(&lines[slot.line][slot.at..]));
+        // A refused frame goes whole: the client may stop reading at any byte of it, and
+        // the rest of a cut one would meet a closed connection.
         let cut = match frame {
             Some(f) if f.fate == Fate::Refused => Some(&Cut::Whole),
             _ => cut.as_ref().or(own.as_ref()),
